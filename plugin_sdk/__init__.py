@@ -1,0 +1,18 @@
+"""plugin_sdk: everything a chanrouter plugin author needs, the wire protocol included.
+
+This package never imports ``router``: a plugin depends on the SDK alone.
+"""
+
+from .info import OnError as OnError
+from .info import PluginInfo as PluginInfo
+from .info import PluginInfoError as PluginInfoError
+from .message import Headers as Headers
+from .message import Message as Message
+from .message import MessageFormatError as MessageFormatError
+from .reply import Reply as Reply
+from .reply import Verdict as Verdict
+from .reply import drop as drop
+from .reply import emit as emit
+from .reply import error as error
+from .reply import passthrough as passthrough
+from .reply import replace as replace
