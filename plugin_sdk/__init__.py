@@ -3,12 +3,19 @@
 This package never imports ``router``: a plugin depends on the SDK alone.
 """
 
+from ._options import split_option as split_option
+from ._patterns import is_glob as is_glob
+from ._patterns import type_matches as type_matches
 from .info import OnError as OnError
 from .info import PluginInfo as PluginInfo
 from .info import PluginInfoError as PluginInfoError
 from .message import Headers as Headers
 from .message import Message as Message
 from .message import MessageFormatError as MessageFormatError
+from .plugin import OptionError as OptionError
+from .plugin import Plugin as Plugin
+from .plugin import PluginDefinitionError as PluginDefinitionError
+from .plugin import handles as handles
 from .reply import Reply as Reply
 from .reply import Verdict as Verdict
 from .reply import drop as drop

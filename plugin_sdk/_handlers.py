@@ -1,0 +1,122 @@
+"""A plugin class's handler table: which method handles which message type.
+
+Dispatch rule (documented in docs/PLUGINS.md): a handler whose *exact* pattern
+equals the type wins; otherwise the first handler, in declaration order, with a
+*glob* that matches. Declaration order is base classes first, then the order of
+definition in the class body; a method overridden in a subclass keeps its
+place, and the override decides whether it is still a handler.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._markers import HANDLES_ATTR, MisplacedMarker, PluginDefinitionError, marker_text
+from ._patterns import is_glob, type_matches
+
+__all__ = ["Handler", "HandlerTable", "collect_handlers"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """One marked method: its name, the plain function and the patterns it handles."""
+
+    method: str
+    function: Callable[..., Any]
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerTable:
+    """The handlers of one plugin class, with the lookup the dispatch rule needs."""
+
+    handlers: tuple[Handler, ...] = ()
+    _exact: dict[str, Handler] = field(default_factory=dict, repr=False)
+    _globs: tuple[tuple[str, Handler], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def of(cls, handlers: tuple[Handler, ...]) -> HandlerTable:
+        """Build the table; the caller has checked that no pattern appears twice."""
+        exact = {p: h for h in handlers for p in h.patterns if not is_glob(p)}
+        globs = tuple((p, h) for h in handlers for p in h.patterns if is_glob(p))
+        return cls(handlers, exact, globs)
+
+    def patterns(self) -> tuple[str, ...]:
+        """Every pattern, in declaration order: what the plugin accepts by default."""
+        return tuple(p for h in self.handlers for p in h.patterns)
+
+    def lookup(self, message_type: str) -> Handler | None:
+        """The handler for ``message_type`` by the dispatch rule, or None."""
+        handler = self._exact.get(message_type)
+        if handler is not None:
+            return handler
+        for pattern, candidate in self._globs:
+            if type_matches(pattern, message_type):
+                return candidate
+        return None
+
+
+def _declared_names(cls: type) -> list[str]:
+    """Attribute names in declaration order: base classes first, then each body in order."""
+    names: dict[str, None] = {}
+    for klass in reversed(cls.__mro__):
+        names.update(dict.fromkeys(vars(klass)))
+    return list(names)
+
+
+def _resolve(cls: type, name: str) -> object:
+    """The object ``name`` resolves to on ``cls``, without triggering descriptors."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise AttributeError(name)  # pragma: no cover - names come from the MRO itself
+
+
+def _check_handler(where: str, function: Callable[..., Any]) -> None:
+    if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        raise PluginDefinitionError(
+            f"{where}: a handler must return its reply, not yield (it is a generator)"
+        )
+    try:
+        inspect.signature(function).bind(object(), object())
+    except TypeError:
+        sig = inspect.signature(function)
+        raise PluginDefinitionError(
+            f"{where}{sig}: a handler must take exactly (self, msg)"
+        ) from None
+
+
+def collect_handlers(cls: type) -> HandlerTable:
+    """Find and check the ``@handles`` methods of ``cls``.
+
+    Raises :class:`PluginDefinitionError` naming the class and method for a marker
+    on something that is not a plain function, a handler that cannot be called
+    as ``handler(self, msg)`` or yields, and a pattern declared by two handlers
+    (the second could never run).
+    """
+    handlers: list[Handler] = []
+    owner_of: dict[str, str] = {}
+    for name in _declared_names(cls):
+        value = _resolve(cls, name)
+        where = f"plugin class {cls.__qualname__}, method {name}"
+        if isinstance(value, MisplacedMarker):
+            raise PluginDefinitionError(
+                f"{where}: {marker_text(value.patterns)} must mark a plain 'def' or 'async def'"
+                f" method, not a {type(value.target).__name__}"
+            )
+        patterns: tuple[str, ...] | None = getattr(value, HANDLES_ATTR, None)
+        if patterns is None or not inspect.isfunction(value):
+            continue
+        _check_handler(where, value)
+        for pattern in patterns:
+            if pattern in owner_of:
+                other = owner_of[pattern]
+                raise PluginDefinitionError(
+                    f"{where}: pattern {pattern!r} is already handled by method {other}"
+                )
+            owner_of[pattern] = name
+        handlers.append(Handler(name, value, patterns))
+    return HandlerTable.of(tuple(handlers))

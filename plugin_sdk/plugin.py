@@ -1,0 +1,177 @@
+"""The Plugin base class: one API for in-process and subprocess plugins.
+
+The router calls exactly four things on a plugin: :meth:`Plugin.info`,
+:meth:`Plugin.start`, :meth:`Plugin.handle` and :meth:`Plugin.stop`. An author
+writes handlers marked with :func:`handles` and, optionally, ``configure``,
+``start`` and ``stop``; the base class does dispatch, return-value
+normalisation, error containment and validation.
+
+Validation is eager: a malformed class fails when it is defined (with
+:class:`PluginDefinitionError`), a bad option when the plugin is constructed
+(with :class:`OptionError`); nothing waits for the first message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, ClassVar
+
+from ._handlers import HandlerTable, collect_handlers
+from ._markers import PluginDefinitionError
+from ._markers import handles as handles
+from ._options import OptionError
+from ._outcome import to_reply
+from .info import OnError, PluginInfo, PluginInfoError
+from .message import Message
+from .reply import Reply, Verdict, error, passthrough
+
+__all__ = ["OptionError", "Plugin", "PluginDefinitionError", "handles"]
+
+
+def _build_info(plugin: Plugin | type[Plugin], name: str, accepts: tuple[str, ...]) -> PluginInfo:
+    on_error: Any = plugin.on_error
+    # An invalid value stays as is: PluginInfo reports it, naming the plugin and field.
+    with contextlib.suppress(ValueError):
+        on_error = OnError(on_error)
+    return PluginInfo(
+        name=name,
+        accepts=accepts,
+        version=str(plugin.version),
+        priority=plugin.priority,
+        concurrency=plugin.concurrency,
+        on_error=on_error,
+        max_attempts=plugin.max_attempts,
+        timeout=plugin.timeout,
+    )
+
+
+class Plugin:
+    """Base class of every chanrouter plugin.
+
+    Class attributes are the defaults of :class:`~plugin_sdk.PluginInfo`; an
+    instance may change them (for example from its option in ``configure``).
+    Subclass with ``abstract=True`` (``class Base(Plugin, abstract=True)``) for a
+    shared base that declares no handlers and cannot be instantiated.
+    """
+
+    name: str = ""
+    """The plugin's name: required, non-empty, no whitespace."""
+    version: str = "0"
+    priority: int = 0
+    """Higher runs earlier in a pipeline; ties keep registration order."""
+    concurrency: int = 1
+    """How many messages this plugin handles at once (1 keeps message order)."""
+    on_error: OnError = OnError.FAIL
+    max_attempts: int = 3
+    timeout: float = 10.0
+
+    _handler_table: ClassVar[HandlerTable] = HandlerTable()
+    _abstract: ClassVar[bool] = True
+
+    option: str
+    """The option string this instance was configured with."""
+    log: logging.Logger
+    """This instance's logger, ``chanrouter.plugin.<name>``."""
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._abstract = abstract
+        cls._handler_table = collect_handlers(cls)
+        if abstract:
+            return
+        if not cls._handler_table.handlers:
+            raise PluginDefinitionError(
+                f"plugin class {cls.__qualname__} declares no handlers: mark at least one"
+                " method with @handles(...), or subclass with abstract=True"
+            )
+        try:
+            _build_info(cls, cls.name, cls._handler_table.patterns())
+        except PluginInfoError as exc:
+            raise PluginDefinitionError(f"plugin class {cls.__qualname__}: {exc}") from None
+
+    def __init__(self, option: str = "", *, name: str | None = None) -> None:
+        """Configure a plugin instance from its option string.
+
+        ``name`` overrides the class's name, so two instances of one plugin class
+        can coexist in a router (``Authz(rules, name="authz-images")``).
+        Raises :class:`OptionError` naming the plugin and option if ``configure``
+        rejects the option, and :class:`~plugin_sdk.PluginInfoError` if the
+        instance's self-description (name, accepts) is invalid.
+        """
+        cls = type(self)
+        if cls._abstract:
+            raise PluginDefinitionError(
+                f"plugin class {cls.__qualname__} is abstract: subclass it and add handlers"
+            )
+        if name is not None:
+            if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+                raise PluginInfoError(
+                    f"plugin {name!r}: name must be a non-empty string without spaces"
+                )
+            self.name = name
+        self.option = option
+        self.log = logging.getLogger(f"chanrouter.plugin.{self.name}")
+        try:
+            self.configure(option)
+        except OptionError as exc:
+            raise exc.located(self.name, option) from exc.__cause__
+        except ValueError as exc:
+            raise OptionError(str(exc), plugin=self.name, option=option) from exc
+        self.info()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} {self.name!r} option={self.option!r}>"
+
+    def configure(self, option: str) -> None:
+        """Parse the option string; raise :class:`OptionError` if it is invalid.
+
+        The default accepts only an empty option: a plugin that takes none
+        should say so rather than silently ignore one.
+        """
+        if option.strip():
+            raise OptionError("this plugin takes no option")
+
+    def accepts(self) -> tuple[str, ...]:
+        """The message types or globs this instance is routed.
+
+        Defaults to every handler's patterns in declaration order; override it
+        to narrow or widen per instance (a message no handler matches passes).
+        """
+        return type(self)._handler_table.patterns()
+
+    def info(self) -> PluginInfo:
+        """This instance's self-description, as the router plans routes with it."""
+        return _build_info(self, self.name, tuple(self.accepts()))
+
+    async def start(self) -> None:
+        """Hook run once before the first message; the default does nothing."""
+
+    async def stop(self) -> None:
+        """Hook run once after the last message; the default does nothing."""
+
+    async def handle(self, message: Message) -> Reply:
+        """Dispatch ``message`` to its handler and return the normalised reply.
+
+        Never raises, except for cancellation: a handler exception becomes an
+        ERROR reply ``"ExcType: text"`` (logged with its traceback), a bad return
+        value an ERROR reply saying what was returned, and a type no handler
+        matches passes through.
+        """
+        handler = type(self)._handler_table.lookup(message.type)
+        if handler is None:
+            return passthrough()
+        where = f"handler {type(self).__qualname__}.{handler.method}"
+        try:
+            result = handler.function(self, message)
+            if hasattr(result, "__await__"):
+                result = await result
+        except Exception as exc:
+            self.log.error(
+                "%s failed on %s message %s", where, message.type, message.id, exc_info=True
+            )
+            return error(f"{type(exc).__name__}: {exc}")
+        reply = to_reply(result, where=where)
+        if reply.verdict is Verdict.ERROR and reply is not result:
+            self.log.error("%s on %s message %s", reply.reason, message.type, message.id)
+        return reply
