@@ -1,0 +1,101 @@
+"""The in-process floor: three plain function calls making the edits 3 builtins would make.
+
+Each edit copies what it changes (a plugin answering ``replace(...)`` hands back a new
+message rather than mutating the router's), so this is what a pipeline of builtin
+plugins costs with all routing, dispatch and bookkeeping taken away.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from plugin_sdk import Message
+
+from .case import Case
+from .config import BenchConfig
+from .figure import Better, Figure, figure_from_passes
+from .stats import median
+
+__all__ = ["CASES", "STEPS", "add_bind", "container_create", "passthrough", "set_label"]
+
+BIND = "/var/lib/shared:/shared:ro"
+
+
+def container_create(index: int) -> Message:
+    """A ``container.create`` message shaped like a small Docker create request."""
+    body: dict[str, Any] = {
+        "Image": "busybox",
+        "Cmd": ["true"],
+        "Env": [f"N={index}"],
+        "HostConfig": {"Binds": []},
+        "Labels": {},
+    }
+    return Message("container.create", body, id=f"c{index}")
+
+
+def add_bind(message: Message) -> Message:
+    """What a host-mount plugin does: append one bind mount to HostConfig.Binds."""
+    body = dict(message.body)
+    host = dict(body.get("HostConfig") or {})
+    host["Binds"] = [*host.get("Binds", ()), BIND]
+    body["HostConfig"] = host
+    return Message(message.type, body, message.id, message.headers)
+
+
+def set_label(message: Message) -> Message:
+    """What a set-field plugin does: set one field (a label) in the body."""
+    body = dict(message.body)
+    body["Labels"] = {**body.get("Labels", {}), "chanrouter.bench": "1"}
+    return Message(message.type, body, message.id, message.headers)
+
+
+def passthrough(message: Message) -> Message:
+    """What an allow-all authz or a log plugin does to the message: nothing."""
+    return message
+
+
+STEPS: tuple[Callable[[Message], Message], ...] = (add_bind, set_label, passthrough)
+"""The three steps, in pipeline order."""
+
+
+def _time_chain(messages: Sequence[Message], slices: int) -> tuple[float, float]:
+    """(wall, steady) ns per message for one pass over ``messages``."""
+    f1, f2, f3 = STEPS
+    per_slice = max(1, len(messages) // slices)
+    clock = time.perf_counter_ns
+    slice_costs: list[float] = []
+    start = clock()
+    for lo in range(0, len(messages), per_slice):
+        chunk = messages[lo : lo + per_slice]
+        t0 = clock()
+        for message in chunk:
+            f3(f2(f1(message)))
+        slice_costs.append((clock() - t0) / len(chunk))
+    wall = (clock() - start) / len(messages)
+    return wall, median(slice_costs)
+
+
+def plain_chain_figures(cfg: BenchConfig) -> list[Figure]:
+    """ns per message through the 3-call chain (wall and steady state)."""
+    messages = [container_create(i) for i in range(cfg.count(200_000, 40_000))]
+    _time_chain(messages[: max(1, len(messages) // 10)], cfg.slices)
+    walls: list[float] = []
+    steadies: list[float] = []
+    for _ in range(cfg.passes):
+        wall, steady = _time_chain(messages, cfg.slices)
+        walls.append(wall)
+        steadies.append(steady)
+    return [
+        figure_from_passes("plain.chain3.wall", walls, "ns/msg", Better.LOWER),
+        figure_from_passes("plain.chain3.steady", steadies, "ns/msg", Better.LOWER),
+    ]
+
+
+CASES = (
+    Case(
+        "plain.chain", "3 plain function calls per message (in-process floor)", plain_chain_figures
+    ),
+)
+"""The in-process baseline cases."""

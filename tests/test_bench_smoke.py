@@ -1,0 +1,60 @@
+"""The benchmark scripts run end to end: a handful of messages, no timing assertions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.stats import median, percentile, slice_rates
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_raw_baseline_runs_end_to_end_and_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--only", "raw.*", "--only", "plain.*", "--messages", "20", "--passes", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv, "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    figures = {f["name"]: f for f in doc["figures"]}
+    for size in ("60B", "4KiB", "64KiB"):
+        assert f"raw.rtt.{size}.p50" in figures
+        assert f"raw.w64.{size}.steady" in figures
+    assert {"raw.chain3.w64.60B.wall", "raw.spawn.ready", "plain.chain3.steady"} <= set(figures)
+    chain = figures["raw.chain3.w64.60B.wall"]
+    base = figures[chain["baseline"]]
+    assert chain["ratio"] == chain["value"] / base["value"]
+    assert all(f["value"] > 0 and f["passes"] for f in figures.values())
+    assert "raw.chain3.w64.60B.wall" in done.stdout  # the table names it too
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0, 1e9, allow_nan=False), min_size=1), st.floats(0, 100))
+def test_percentile_is_an_observed_value_between_min_and_max(xs: list[float], q: float) -> None:
+    p = percentile(xs, q)
+    assert p in xs
+    assert min(xs) <= median(xs) <= max(xs)
+    assert percentile(xs, 0) == min(xs) and percentile(xs, 100) == max(xs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 10**6), min_size=1, max_size=30), st.integers(1, 1000))
+def test_slice_rates_give_one_rate_per_slice_that_took_time(
+    steps: list[int], per_slice: int
+) -> None:
+    marks = [0]
+    for step in steps:
+        marks.append(marks[-1] + step)
+    rates = slice_rates(marks, per_slice)
+    assert rates == [per_slice * 1e9 / s for s in steps]
