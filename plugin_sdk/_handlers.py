@@ -17,7 +17,7 @@ from typing import Any
 from ._markers import HANDLES_ATTR, MisplacedMarker, PluginDefinitionError, marker_text
 from ._patterns import is_glob, type_matches
 
-__all__ = ["Handler", "HandlerTable", "collect_handlers"]
+__all__ = ["Handler", "HandlerTable", "class_name", "collect_handlers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +83,20 @@ def _check_handler(where: str, function: Callable[..., Any]) -> None:
     try:
         inspect.signature(function).bind(object(), object())
     except TypeError:
+        # Without annotations: they are strings under postponed evaluation, noise here.
         sig = inspect.signature(function)
+        sig = sig.replace(
+            parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+            return_annotation=sig.empty,
+        )
         raise PluginDefinitionError(
             f"{where}{sig}: a handler must take exactly (self, msg)"
         ) from None
+
+
+def class_name(cls: type) -> str:
+    """A class's name for error texts: ``module.Name``, without ``<locals>`` noise."""
+    return f"{cls.__module__}.{cls.__name__}"
 
 
 def collect_handlers(cls: type) -> HandlerTable:
@@ -101,7 +111,7 @@ def collect_handlers(cls: type) -> HandlerTable:
     owner_of: dict[str, str] = {}
     for name in _declared_names(cls):
         value = _resolve(cls, name)
-        where = f"plugin class {cls.__qualname__}, method {name}"
+        where = f"plugin class {class_name(cls)}, method {name}"
         if isinstance(value, MisplacedMarker):
             raise PluginDefinitionError(
                 f"{where}: {marker_text(value.patterns)} must mark a plain 'def' or 'async def'"

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from typing import Any, ClassVar
 
-from ._handlers import HandlerTable, collect_handlers
+from ._handlers import HandlerTable, class_name, collect_handlers
 from ._markers import PluginDefinitionError
 from ._markers import handles as handles
 from ._options import OptionError
@@ -82,13 +82,13 @@ class Plugin:
             return
         if not cls._handler_table.handlers:
             raise PluginDefinitionError(
-                f"plugin class {cls.__qualname__} declares no handlers: mark at least one"
+                f"plugin class {class_name(cls)} declares no handlers: mark at least one"
                 " method with @handles(...), or subclass with abstract=True"
             )
         try:
             _build_info(cls, cls.name, cls._handler_table.patterns())
         except PluginInfoError as exc:
-            raise PluginDefinitionError(f"plugin class {cls.__qualname__}: {exc}") from None
+            raise PluginDefinitionError(f"plugin class {class_name(cls)}: {exc}") from None
 
     def __init__(self, option: str = "", *, name: str | None = None) -> None:
         """Configure a plugin instance from its option string.
@@ -102,7 +102,7 @@ class Plugin:
         cls = type(self)
         if cls._abstract:
             raise PluginDefinitionError(
-                f"plugin class {cls.__qualname__} is abstract: subclass it and add handlers"
+                f"plugin class {class_name(cls)} is abstract: subclass it and add handlers"
             )
         if name is not None:
             if not isinstance(name, str) or not name or any(c.isspace() for c in name):
@@ -121,7 +121,7 @@ class Plugin:
         self.info()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__qualname__} {self.name!r} option={self.option!r}>"
+        return f"<{type(self).__name__} {self.name!r} option={self.option!r}>"
 
     def configure(self, option: str) -> None:
         """Parse the option string; raise :class:`OptionError` if it is invalid.
@@ -161,7 +161,7 @@ class Plugin:
         handler = type(self)._handler_table.lookup(message.type)
         if handler is None:
             return passthrough()
-        where = f"handler {type(self).__qualname__}.{handler.method}"
+        where = f"handler {type(self).__name__}.{handler.method}"
         try:
             result = handler.function(self, message)
             if hasattr(result, "__await__"):
