@@ -29,11 +29,23 @@ class FdChild:
     from_child: int
     """Parent reads here; the child writes it as FD 4."""
 
+    def release(self) -> tuple[int, int]:
+        """Hand our two ends, ``(to_child, from_child)``, to a new owner (a stream).
+
+        :meth:`close` then leaves them alone: closing an fd number twice could close
+        an unrelated file that reused the number in between.
+        """
+        ends = (self.to_child, self.from_child)
+        self.to_child = self.from_child = -1
+        return ends
+
     def close(self, timeout: float = 5.0) -> int:
         """Close our ends (the child sees EOF and exits), wait, kill if it lingers."""
         for fd in (self.to_child, self.from_child):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.to_child = self.from_child = -1
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

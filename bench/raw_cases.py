@@ -8,18 +8,36 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .case import Case
 from .config import BenchConfig
 from .fdpipes import FdChild, spawn_fd34
 from .figure import Better, Figure, figure_from_passes
-from .raw_driver import make_messages, round_trips, run_pipelined
+from .paired import alternate
+from .raw_driver import PipelinedRun, make_messages, round_trips, run_pipelined
 from .stats import percentile, steady_rate
 
-__all__ = ["BODY_SIZES", "CASES", "WINDOW", "echo_children", "raw_echo_argv"]
+__all__ = [
+    "BODY_SIZES",
+    "CASES",
+    "PIPELINED_COUNTS",
+    "RTT_COUNTS",
+    "WINDOW",
+    "Latency",
+    "Rates",
+    "echo_children",
+    "latency_figures",
+    "rate_figures",
+    "raw_echo_argv",
+    "raw_latency",
+    "raw_rates",
+]
 
 BODY_SIZES: tuple[tuple[str, int], ...] = (("60B", 60), ("4KiB", 4096), ("64KiB", 65536))
 """Body sizes as (label, bytes): a small request, a page, a pipe buffer's worth."""
@@ -27,9 +45,10 @@ WINDOW = 64
 """Messages in flight for the pipelined figures."""
 CHAIN = 3
 
-# (full, quick) message counts: big enough for ten slices of measurable length.
-_RTT_COUNTS = {"60B": (3000, 400), "4KiB": (2000, 300), "64KiB": (400, 80)}
-_PIPELINED_COUNTS = {"60B": (40000, 6000), "4KiB": (20000, 3000), "64KiB": (2000, 400)}
+RTT_COUNTS = {"60B": (3000, 400), "4KiB": (2000, 300), "64KiB": (400, 80)}
+"""(full, quick) messages per one-at-a-time pass, by body size."""
+PIPELINED_COUNTS = {"60B": (40000, 6000), "4KiB": (20000, 3000), "64KiB": (2000, 400)}
+"""(full, quick) messages per pipelined pass: ten slices of measurable length."""
 _CHAIN_SIZES = {"full": ("60B", "4KiB"), "quick": ("60B",)}
 
 
@@ -58,56 +77,116 @@ def round_trip_figures(cfg: BenchConfig) -> list[Figure]:
     """p50/p99 round trip of one message at a time, per body size."""
     figures: list[Figure] = []
     for label, size in BODY_SIZES:
-        count = cfg.count(*_RTT_COUNTS[label])
+        count = cfg.count(*RTT_COUNTS[label])
         messages = make_messages(count, size)
-        p50s: list[float] = []
-        p99s: list[float] = []
         with echo_children(1) as (child,):
             round_trips(child, messages[: max(1, count // 10)])  # warm up both processes
-            for _ in range(cfg.passes):
-                rtts = round_trips(child, messages)
-                p50s.append(percentile(rtts, 50) / 1e3)
-                p99s.append(percentile(rtts, 99) / 1e3)
-        figures.append(figure_from_passes(f"raw.rtt.{label}.p50", p50s, "µs", Better.LOWER))
-        figures.append(figure_from_passes(f"raw.rtt.{label}.p99", p99s, "µs", Better.LOWER))
+            passes = [raw_latency(child, messages) for _ in range(cfg.passes)]
+        figures += latency_figures(f"raw.rtt.{label}", passes)
     return figures
 
 
-def _pipelined(
-    cfg: BenchConfig, name: str, chain: int, label: str, baseline: str | None
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Wall and steady-state messages/s of one pipelined pass."""
+
+    wall: float
+    steady: float
+
+    @classmethod
+    def of(cls, run: PipelinedRun) -> Rates:
+        """The rates of a finished run."""
+        return cls(run.wall_rate, steady_rate(run.marks_ns, run.per_slice))
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """p50 and p99 round trip of one pass, in µs."""
+
+    p50: float
+    p99: float
+
+    @classmethod
+    def of(cls, durations_ns: Sequence[int]) -> Latency:
+        """Percentiles of a pass's round trips."""
+        return cls(percentile(durations_ns, 50) / 1e3, percentile(durations_ns, 99) / 1e3)
+
+
+def raw_rates(children: list[FdChild], messages: list[dict[str, Any]], slices: int) -> Rates:
+    """One pipelined pass of ``messages`` through ``children`` at :data:`WINDOW` in flight."""
+    return Rates.of(run_pipelined(children, messages, WINDOW, slices))
+
+
+def raw_latency(child: FdChild, messages: list[dict[str, Any]]) -> Latency:
+    """One one-at-a-time pass of ``messages`` through ``child``."""
+    return Latency.of(round_trips(child, messages))
+
+
+def latency_figures(
+    name: str, cand: list[Latency], baseline: str | None = None, base: list[Latency] | None = None
 ) -> list[Figure]:
-    count = cfg.count(*_PIPELINED_COUNTS[label])
-    messages = make_messages(count, _size(label))
-    walls: list[float] = []
-    steadies: list[float] = []
-    with echo_children(chain) as children:
-        run_pipelined(children, messages[: max(1, count // 10)], WINDOW, cfg.slices)
-        for _ in range(cfg.passes):
-            run = run_pipelined(children, messages, WINDOW, cfg.slices)
-            walls.append(run.wall_rate)
-            steadies.append(steady_rate(run.marks_ns, run.per_slice))
-    wall_base = f"{baseline}.wall" if baseline else None
-    steady_base = f"{baseline}.steady" if baseline else None
+    """``name.p50`` and ``name.p99`` figures in µs, paired with ``base`` passes if given."""
     return [
-        figure_from_passes(f"{name}.wall", walls, "msg/s", Better.HIGHER, wall_base),
-        figure_from_passes(f"{name}.steady", steadies, "msg/s", Better.HIGHER, steady_base),
+        figure_from_passes(
+            f"{name}.{q}",
+            [getattr(r, q) for r in cand],
+            "µs",
+            Better.LOWER,
+            f"{baseline}.{q}" if baseline else None,
+            paired=[getattr(r, q) for r in base] if base else (),
+        )
+        for q in ("p50", "p99")
+    ]
+
+
+def rate_figures(
+    name: str, cand: list[Rates], baseline: str | None = None, base: list[Rates] | None = None
+) -> list[Figure]:
+    """``name.wall`` and ``name.steady`` figures, paired with ``base`` passes if given."""
+    up = Better.HIGHER
+    return [
+        figure_from_passes(
+            f"{name}.{kind}",
+            [getattr(r, kind) for r in cand],
+            "msg/s",
+            up,
+            f"{baseline}.{kind}" if baseline else None,
+            paired=[getattr(r, kind) for r in base] if base else (),
+        )
+        for kind in ("wall", "steady")
     ]
 
 
 def pipelined_figures(cfg: BenchConfig) -> list[Figure]:
     """Messages/s with 64 in flight through one echo, per body size."""
     figures: list[Figure] = []
-    for label, _ in BODY_SIZES:
-        figures += _pipelined(cfg, f"raw.w{WINDOW}.{label}", 1, label, None)
+    for label, size in BODY_SIZES:
+        count = cfg.count(*PIPELINED_COUNTS[label])
+        messages = make_messages(count, size)
+        with echo_children(1) as children:
+            run_pipelined(children, messages[: max(1, count // 10)], WINDOW, cfg.slices)
+            passes = [raw_rates(children, messages, cfg.slices) for _ in range(cfg.passes)]
+        figures += rate_figures(f"raw.w{WINDOW}.{label}", passes)
     return figures
 
 
 def chain_figures(cfg: BenchConfig) -> list[Figure]:
-    """Messages/s with 64 in flight through 3 echoes in turn, vs one echo (expect ~1/3)."""
+    """Messages/s with 64 in flight through 3 echoes in turn, paired with one echo (~1/3)."""
     figures: list[Figure] = []
     for label in _CHAIN_SIZES["quick" if cfg.quick else "full"]:
+        count = cfg.count(*PIPELINED_COUNTS[label])
+        messages = make_messages(count, _size(label))
+        with echo_children(1) as single, echo_children(CHAIN) as chain:
+            warm = messages[: max(1, count // 10)]
+            run_pipelined(single, warm, WINDOW, cfg.slices)
+            run_pipelined(chain, warm, WINDOW, cfg.slices)
+            base, cand = alternate(
+                cfg.passes,
+                partial(raw_rates, single, messages, cfg.slices),
+                partial(raw_rates, chain, messages, cfg.slices),
+            )
         name = f"raw.chain{CHAIN}.w{WINDOW}.{label}"
-        figures += _pipelined(cfg, name, CHAIN, label, f"raw.w{WINDOW}.{label}")
+        figures += rate_figures(name, cand, f"raw.w{WINDOW}.{label}", base)
     return figures
 
 

@@ -43,7 +43,7 @@ def format_table(rows: Sequence[Row]) -> str:
             format_value(r.figure.value),
             r.figure.unit,
             _ratio_text(r),
-            r.figure.baseline or "-",
+            (r.figure.baseline or "-") + (" (paired)" if r.figure.paired else ""),
             "↑" if r.figure.better is Better.HIGHER else "↓",
         )
         for r in rows
