@@ -1,8 +1,9 @@
 """The in-process floor: three plain function calls making the edits 3 builtins would make.
 
-Each edit copies what it changes (a plugin answering ``replace(...)`` hands back a new
-message rather than mutating the router's), so this is what a pipeline of builtin
-plugins costs with all routing, dispatch and bookkeeping taken away.
+The steps mirror ``host-mount "/var/lib/shared /shared"``, ``set-field "N Labels.n"``
+and an ``authz`` that allows the message. Each edit copies what it changes (a plugin
+answering with a new message leaves the router's alone), so this is what a pipeline
+of builtin plugins costs with validation, routing, dispatch and bookkeeping taken away.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from .config import BenchConfig
 from .figure import Better, Figure, figure_from_passes
 from .stats import median
 
-__all__ = ["CASES", "STEPS", "add_bind", "container_create", "passthrough", "set_label"]
+__all__ = ["CASES", "STEPS", "add_bind", "container_create", "passthrough", "set_field"]
 
-BIND = "/var/lib/shared:/shared:ro"
+BIND = "/var/lib/shared:/shared"
 
 
 def container_create(index: int) -> Message:
@@ -44,19 +45,25 @@ def add_bind(message: Message) -> Message:
     return Message(message.type, body, message.id, message.headers)
 
 
-def set_label(message: Message) -> Message:
-    """What a set-field plugin does: set one field (a label) in the body."""
+def set_field(message: Message) -> Message:
+    """What ``set-field "N Labels.n"`` does: copy env var ``N`` into ``Labels.n``."""
+    value = None
+    for item in message.body.get("Env", ()):
+        if item.startswith("N="):
+            value = item[2:]  # the last one counts, as in Docker
+    if value is None:
+        return message
     body = dict(message.body)
-    body["Labels"] = {**body.get("Labels", {}), "chanrouter.bench": "1"}
+    body["Labels"] = {**body.get("Labels", {}), "n": value}
     return Message(message.type, body, message.id, message.headers)
 
 
 def passthrough(message: Message) -> Message:
-    """What an allow-all authz or a log plugin does to the message: nothing."""
+    """What an authz allowing the message (or a log plugin) does to it: nothing."""
     return message
 
 
-STEPS: tuple[Callable[[Message], Message], ...] = (add_bind, set_label, passthrough)
+STEPS: tuple[Callable[[Message], Message], ...] = (add_bind, set_field, passthrough)
 """The three steps, in pipeline order."""
 
 
