@@ -1,0 +1,327 @@
+"""The routing state machine for one input: pure, no I/O, no clock, no event loop.
+
+The driver (the trio engine, or a test) asks :meth:`Routing.pending` for calls to
+make, makes them however it likes (in any order, concurrently), and reports each
+outcome with :meth:`Routing.complete`, until :attr:`Routing.done`; then
+:meth:`Routing.result` gives the one :class:`~router.result.Result`. The rules are
+in docs/ROUTING.md.
+
+Every branch has a *key*: the path of child indices from the input down the tree
+of branches. Ordering keys as tuples is a depth-first walk in reply order, so the
+trace, the outputs and "the first failure" are all ordered by key and come out the
+same whatever order the calls complete in. Once a failure at key ``k`` is known,
+work on keys after ``k`` can no longer change the result and is abandoned; work
+before ``k`` goes on, because it might fail first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply, Verdict
+
+from ..result import Hop, HopVerdict, Result, Status
+from ._lineage import Lineage, describe_loop, lineage_to_wire
+from ._plan import Plan
+
+__all__ = ["DEFAULT_HOP_LIMIT", "DEFAULT_MAX_MESSAGES", "Call", "Routing"]
+
+DEFAULT_HOP_LIMIT: Final = 16
+"""Most derivations a message may be away from its input."""
+DEFAULT_MAX_MESSAGES: Final = 1024
+"""Most messages (the input and every accepted reply message) one input may make."""
+
+Key = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One plugin call the driver should make and then report with ``complete``."""
+
+    token: int
+    plugin: str
+    message: Message
+    attempt: int
+    """1 for the first try; more when the plugin's policy is ``retry``."""
+    info: PluginInfo
+    """The plugin's info as the plan knows it (timeout, concurrency...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Branch:
+    """A message at one position of one pipeline."""
+
+    key: Key
+    message: Message
+    pipeline: tuple[PluginInfo, ...]
+    position: int
+    lineage: Lineage
+    parent: str | None
+    """Id of the message this branch's pipeline was derived from (None: the input's own)."""
+    attempt: int = 1
+
+    @property
+    def derived(self) -> bool:
+        return self.parent is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    key: Key
+    plugin: str
+    reason: str
+
+
+class Routing:
+    """Routes one input message through an immutable :class:`Plan`."""
+
+    def __init__(
+        self,
+        message: Message,
+        plan: Plan,
+        *,
+        hop_limit: int = DEFAULT_HOP_LIMIT,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+    ) -> None:
+        if hop_limit < 1:
+            raise ValueError(f"hop_limit must be >= 1, got {hop_limit}")
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        self.message: Final = message
+        self.plan: Final = plan
+        self._hop_limit = hop_limit
+        self._max_messages = max_messages
+        self._count = 1
+        self._next_token = 1
+        self._ready: list[_Branch] = []
+        self._outstanding: dict[int, _Branch] = {}
+        self._hops: list[tuple[Key, int, Hop]] = []
+        self._finals: list[tuple[Key, Message, bool]] = []
+        self._drops: list[tuple[Key, str, str]] = []
+        self._failure: _Failure | None = None
+        self._advance(_Branch((), message, plan.for_type(message.type), 0, (), None))
+
+    # -- driving ---------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True when nothing left to do can change the result."""
+        if self._ready:
+            return False
+        return all(self._abandoned(b) for b in self._outstanding.values())
+
+    def pending(self) -> list[Call]:
+        """The calls to make now (each handed out once), in key order."""
+        ready = sorted((b for b in self._ready if not self._abandoned(b)), key=_by_key)
+        self._ready.clear()
+        calls = []
+        for branch in ready:
+            token = self._next_token
+            self._next_token += 1
+            self._outstanding[token] = branch
+            info = branch.pipeline[branch.position]
+            calls.append(Call(token, info.name, branch.message, branch.attempt, info))
+        return calls
+
+    def complete(
+        self,
+        token: int,
+        reply: Reply | None,
+        *,
+        duration: float,
+        error: str | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        """Report the outcome of call ``token``: a reply, or an ``error`` text.
+
+        ``timed_out`` marks an error as a timeout (the trace then says so). A reply
+        that is not a :class:`Reply` of :class:`Message` objects counts as an error.
+        A completion for work that can no longer matter (after a failure) is ignored.
+        """
+        try:
+            branch = self._outstanding.pop(token)
+        except KeyError:
+            raise ValueError(f"unknown or already completed call token {token}") from None
+        if self._abandoned(branch):
+            return
+        info = branch.pipeline[branch.position]
+        if error is None:
+            error = _reply_problem(reply)
+        if error is not None:
+            self._call_failed(branch, info, error, duration, timed_out)
+            return
+        assert isinstance(reply, Reply)
+        self._replied(branch, info, reply, duration)
+
+    def result(self) -> Result:
+        """The input's one result; only once :attr:`done`."""
+        if not self.done:
+            raise RuntimeError("routing is not done yet: complete the pending calls first")
+        hops = sorted(self._hops, key=lambda h: (h[0], h[1]))
+        if self._failure is not None:
+            fkey = self._failure.key
+            return Result(
+                input_id=self.message.id,
+                status=Status.FAILED,
+                by=self._failure.plugin,
+                reason=self._failure.reason,
+                trace=tuple(hop for key, _, hop in hops if key <= fkey),
+            )
+        trace = tuple(hop for _, _, hop in hops)
+        finals = sorted(self._finals, key=lambda f: f[0])
+        messages = tuple(m for _, m, _ in finals)
+        if any(not derived for _, _, derived in finals):
+            return Result(self.message.id, Status.DELIVERED, messages, None, "", trace)
+        _, by, reason = min(self._drops)
+        return Result(self.message.id, Status.DROPPED, messages, by, reason, trace)
+
+    # -- the rules -------------------------------------------------------------
+
+    def _abandoned(self, branch: _Branch) -> bool:
+        return self._failure is not None and branch.key > self._failure.key
+
+    def _advance(self, branch: _Branch) -> None:
+        if branch.position >= len(branch.pipeline):
+            self._finals.append((branch.key, branch.message, branch.derived))
+        else:
+            self._ready.append(branch)
+
+    def _hop(self, branch: _Branch, verdict: HopVerdict, duration: float, reason: str) -> None:
+        info = branch.pipeline[branch.position]
+        hop = Hop(info.name, branch.message.id, branch.message.type, verdict, duration, reason)
+        self._hops.append((branch.key, branch.attempt, hop))
+
+    def _fail(self, key: Key, plugin: str, reason: str) -> None:
+        if self._failure is None or key < self._failure.key:
+            self._failure = _Failure(key, plugin, reason)
+
+    def _call_failed(
+        self, branch: _Branch, info: PluginInfo, error: str, duration: float, timed_out: bool
+    ) -> None:
+        policy = info.on_error
+        if policy == OnError.RETRY and branch.attempt < info.max_attempts:
+            self._hop(branch, HopVerdict.RETRY, duration, error)
+            self._ready.append(_replace_attempt(branch, branch.attempt + 1))
+        elif policy == OnError.SKIP:
+            self._hop(branch, HopVerdict.SKIP, duration, error)
+            self._advance(_continue(branch, 0, branch.message))
+        else:
+            if policy == OnError.RETRY:
+                error = f"{error} (gave up after {branch.attempt} attempts)"
+            verdict = HopVerdict.TIMEOUT if timed_out else HopVerdict.ERROR
+            self._hop(branch, verdict, duration, error)
+            self._fail(branch.key, info.name, error)
+
+    def _replied(self, branch: _Branch, info: PluginInfo, reply: Reply, duration: float) -> None:
+        mtype = branch.message.type
+        dropping = reply.verdict == Verdict.DROP
+        same = sum(1 for m in reply.messages if m.type == mtype)
+        # Children in output order: the unchanged message first when it goes on,
+        # then the reply's messages in reply order.
+        items: list[Message] = list(reply.messages)
+        if dropping:
+            verdict = HopVerdict.DROP
+            items = [m for m in items if m.type != mtype]
+        elif same == 0:
+            verdict = HopVerdict.PASS
+        elif same == 1:
+            verdict = HopVerdict.REPLACE
+        else:
+            verdict = HopVerdict.FAN_OUT
+        children: list[_Branch] = []
+        if verdict == HopVerdict.PASS:
+            children.append(_continue(branch, 0, branch.message))
+        for message in items:
+            key = (*branch.key, len(children))
+            if message.type == mtype:
+                child = _continue(branch, len(children), message)
+            else:
+                lineage = (*branch.lineage, (mtype, info.name))
+                if len(lineage) > self._hop_limit:
+                    reason = describe_loop(lineage, message.type, self._hop_limit)
+                    self._hop(branch, HopVerdict.LOOP, duration, reason)
+                    self._fail(branch.key, info.name, reason)
+                    return
+                child = _Branch(
+                    key,
+                    _with_lineage(message, lineage, branch.message.id),
+                    self.plan.for_type(message.type),
+                    0,
+                    lineage,
+                    branch.message.id,
+                )
+            self._count += 1
+            if self._count > self._max_messages:
+                reason = (
+                    f"message limit exceeded: more than {self._max_messages} messages"
+                    " for one input (a fan-out explosion?)"
+                )
+                self._hop(branch, HopVerdict.OVERFLOW, duration, reason)
+                self._fail(branch.key, info.name, reason)
+                return
+            children.append(child)
+        self._hop(branch, verdict, duration, reply.reason)
+        if dropping and not branch.derived:
+            self._drops.append((branch.key, info.name, reply.reason))
+        for child in children:
+            self._advance(child)
+
+
+def _by_key(branch: _Branch) -> Key:
+    return branch.key
+
+
+def _replace_attempt(branch: _Branch, attempt: int) -> _Branch:
+    return _Branch(
+        branch.key,
+        branch.message,
+        branch.pipeline,
+        branch.position,
+        branch.lineage,
+        branch.parent,
+        attempt,
+    )
+
+
+def _continue(branch: _Branch, index: int, message: Message) -> _Branch:
+    """``message`` going on down the rest of ``branch``'s pipeline."""
+    if branch.derived and message is not branch.message:
+        # A same-type reply in a derived pipeline keeps that pipeline's lineage,
+        # whatever headers the plugin built it with.
+        assert branch.parent is not None
+        message = _with_lineage(message, branch.lineage, branch.parent)
+    return _Branch(
+        (*branch.key, index),
+        message,
+        branch.pipeline,
+        branch.position + 1,
+        branch.lineage,
+        branch.parent,
+    )
+
+
+def _with_lineage(message: Message, lineage: Lineage, parent: str) -> Message:
+    wire = lineage_to_wire(lineage)
+    if message.headers.get(Headers.LINEAGE) == wire and message.headers.get(Headers.PARENT) == (
+        parent
+    ):
+        return message
+    headers = {**message.headers, Headers.LINEAGE: wire, Headers.PARENT: parent}
+    return Message(type=message.type, body=message.body, id=message.id, headers=headers)
+
+
+def _reply_problem(reply: object) -> str | None:
+    """Why ``reply`` cannot be routed (an error text), or None if it is a usable reply."""
+    if not isinstance(reply, Reply):
+        return f"plugin returned {type(reply).__name__}, not a Reply"
+    try:
+        verdict = Verdict(reply.verdict)
+    except ValueError:
+        return f"plugin replied with an unknown verdict {reply.verdict!r}"
+    if verdict == Verdict.ERROR:
+        return reply.reason or "plugin reported an error without a reason"
+    for m in reply.messages:
+        if not isinstance(m, Message):
+            return f"plugin replied with {type(m).__name__} among its messages, not a Message"
+    return None
