@@ -526,3 +526,23 @@ async def test_default_start_and_stop_hooks_do_nothing() -> None:
     await plugin.start()
     await plugin.stop()
     assert await plugin.handle(Message("image.pull")) == passthrough()
+
+
+_messages = st.builds(
+    Message, type=st.sampled_from(["sync", "x", "y.z"]), body=st.integers() | st.none()
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    messages=st.lists(_messages, max_size=4),
+    container=st.sampled_from([list, tuple]),
+    kind=st.sampled_from(["sync", "async"]),
+)
+def test_any_sequence_of_messages_is_emitted_exactly_in_order(
+    messages: list[Message], container: type, kind: str
+) -> None:
+    reply = trio.run(Returns().handle, Message(kind, container(messages)))
+    assert reply.verdict is Verdict.CONTINUE
+    assert reply.messages == tuple(messages)
+    assert all(out is given_ for out, given_ in zip(reply.messages, messages, strict=True))
