@@ -139,7 +139,7 @@ class EventBus:
         for sub in self._subscribers:
             sub._push(event)
 
-    def emit(self, kind: str, plugin: str | None = None, **data: Any) -> None:
+    def emit(self, kind: str, plugin: str | None = None, /, **data: Any) -> None:
         """Shorthand: ``publish(Event(kind, plugin, data))``."""
         self.publish(Event(kind, plugin, data))
 
