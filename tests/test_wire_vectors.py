@@ -26,11 +26,13 @@ PROTOCOL_MD = pathlib.Path(__file__).resolve().parent.parent / "docs" / "PROTOCO
 
 
 def _doc_vectors() -> dict[str, str]:
-    text = PROTOCOL_MD.read_text()
+    """Name -> hex of every ```vector block in PROTOCOL.md (hex runs to the block's end)."""
     found: dict[str, str] = {}
-    for block in re.findall(r"```vector\n(.*?)```", text, flags=re.S):
-        fields = dict(line.split(":", 1) for line in block.strip().splitlines() if ":" in line)
-        found[fields["name"].strip()] = "".join(fields["hex"].split())
+    for block in re.findall(r"```vector\n(.*?)```", PROTOCOL_MD.read_text(), flags=re.S):
+        name = re.search(r"^name: (.*)$", block, flags=re.M)
+        hex_part = block.split("hex:", 1)
+        assert name is not None and len(hex_part) == 2, block
+        found[name.group(1).strip()] = "".join(hex_part[1].split())
     return found
 
 
