@@ -7,7 +7,14 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
+
+import trio
+
+from router.exec import ExecHandle, ExecState, RestartPolicy
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -47,3 +54,34 @@ def kill_quietly(pid: int) -> None:
     """SIGKILL ``pid`` if it still runs (test cleanup)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, 9)
+
+
+FAST_RESTART = RestartPolicy(backoff_initial=0.01, backoff_max=0.05, quarantine_after=3)
+"""Restarts fast enough for tests; quarantine on the third crash in a minute."""
+
+
+def scripted(option: str = "", **kwargs: Any) -> ExecHandle:
+    """An ExecHandle for tests/plugins/scripted.py with short timeouts for tests."""
+    kwargs.setdefault("handshake_timeout", 10.0)
+    kwargs.setdefault("stop_timeout", 2.0)
+    kwargs.setdefault("kill_timeout", 1.0)
+    kwargs.setdefault("restart", FAST_RESTART)
+    return ExecHandle(plugin_cmd("scripted.py", option), **kwargs)
+
+
+@asynccontextmanager
+async def running(handle: ExecHandle) -> AsyncIterator[ExecHandle]:
+    """Start ``handle`` for the block and always stop it (no plugin outlives a test)."""
+    await handle.start()
+    try:
+        yield handle
+    finally:
+        with trio.CancelScope(shield=True):
+            await handle.stop()
+
+
+async def wait_for_state(handle: ExecHandle, *states: ExecState, within: float = 10.0) -> None:
+    """Wait (polling the real clock: a real process is involved) for one of ``states``."""
+    with trio.fail_after(within):
+        while handle.state not in states:
+            await trio.sleep(0.005)

@@ -1,8 +1,9 @@
-"""Drain a plugin's stdout/stderr into the ``chanrouter.plugin.<name>`` logger, line by line."""
+"""Drain a plugin's stdout/stderr line by line into a sink (the handle logs them)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import trio
@@ -35,18 +36,15 @@ def line_level(line: bytes, default: int) -> tuple[int, bytes]:
 
 async def forward_output(
     stream: trio.abc.ReceiveStream,
-    logger: logging.Logger,
+    sink: Callable[[int, str], None],
     *,
-    name: str,
-    pid: int,
-    stream_name: str,
     default_level: int,
     max_line: int = 8192,
 ) -> None:
-    """Log every line of ``stream`` until it ends, tagged ``[name pid N stream]``.
+    """Hand every line of ``stream`` to ``sink(level, text)`` until the stream ends.
 
-    Reads as fast as the plugin writes whatever the log level: a pipe left full would
-    block the plugin (the fluentd exec-filter failure).
+    Reads as fast as the plugin writes, whatever the sink does with the lines: a pipe
+    left full would block the plugin (the fluentd exec-filter failure).
     """
     splitter = LineSplitter(max_line)
     while True:
@@ -56,15 +54,6 @@ async def forward_output(
             data = b""
         for line in splitter.feed(data) if data else splitter.flush():
             level, text = line_level(line, default_level)
-            if logger.isEnabledFor(level):
-                logger.log(
-                    level,
-                    "[%s pid %d %s] %s",
-                    name,
-                    pid,
-                    stream_name,
-                    text.decode("utf-8", "replace"),
-                    extra={"plugin": name, "pid": pid, "stream": stream_name},
-                )
+            sink(level, text.decode("utf-8", "replace"))
         if not data:
             return

@@ -100,6 +100,8 @@ class PluginProcess:
         self.stdout = stdout
         self.stderr = stderr
         self._pidfd: int | None = os.pidfd_open(popen.pid)
+        self._polling = False
+        self._changed = trio.Event()
 
     @property
     def returncode(self) -> int | None:
@@ -107,11 +109,27 @@ class PluginProcess:
         return self._popen.returncode
 
     async def wait(self) -> int:
-        """Wait until the process exits, reap it and return its exit status."""
-        if self._popen.returncode is None and self._pidfd is not None:
-            await trio.lowlevel.wait_readable(self._pidfd)
-        # The pidfd is readable only once the process is a zombie: this does not block.
-        return self._popen.wait()
+        """Wait until the process exits, reap it and return its exit status.
+
+        Any number of tasks may wait at once: one polls the pidfd (epoll allows one
+        reader per fd), the others wait for it to report.
+        """
+        while self._popen.returncode is None:
+            if self._pidfd is None:
+                return self._popen.wait()  # closed: aclose() killed it already
+            if self._polling:
+                await self._changed.wait()
+                continue
+            self._polling = True
+            try:
+                await trio.lowlevel.wait_readable(self._pidfd)
+                # Readable only once the process is a zombie: this does not block.
+                self._popen.wait()
+            finally:
+                self._polling = False
+                changed, self._changed = self._changed, trio.Event()
+                changed.set()
+        return self._popen.returncode
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` unless the process has been reaped already."""

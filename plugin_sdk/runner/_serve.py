@@ -1,0 +1,153 @@
+"""Serve one plugin over a session: handshake, calls (up to ``concurrency`` at once), pings,
+graceful end. Transport-agnostic: FD 3/4 in a real plugin, memory streams in tests."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+from typing import Protocol
+
+import trio
+
+from ..app import (
+    AppProtocolError,
+    Call,
+    Fail,
+    Ping,
+    Ready,
+    UnknownRequest,
+    parse_request,
+    pong,
+    reply_to_wire,
+)
+from ..info import PluginInfo
+from ..message import Message
+from ..reply import Reply
+from ..session import Receiver, Sender, SessionBroken, SessionClosed, open_session
+from ..wire import ErrorCode, Role
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "ServablePlugin", "serve"]
+
+log = logging.getLogger("chanrouter.runner")
+
+EXIT_OK = 0
+"""The host ended the session (or closed the calls channel) and the stop hook ran."""
+EXIT_FAILED = 1
+"""The plugin could not start, or the session broke."""
+
+
+class ServablePlugin(Protocol):
+    """What the runner needs of a plugin: the plugin API of :class:`plugin_sdk.Plugin`."""
+
+    def info(self) -> PluginInfo:
+        """The plugin's self-description, sent in the handshake."""
+        ...
+
+    async def start(self) -> None:
+        """Start hook, run before the handshake says ready."""
+        ...
+
+    async def handle(self, message: Message) -> Reply:
+        """Answer one message; never raises (handler errors are error replies)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop hook, run after the last call has been answered."""
+        ...
+
+
+async def serve(
+    make_plugin: Callable[[], ServablePlugin],
+    receive: trio.abc.ReceiveStream,
+    send: trio.abc.SendStream,
+    *,
+    handshake_timeout: float | None = 10.0,
+) -> int:
+    """Serve the plugin ``make_plugin()`` builds until the host ends; return an exit code.
+
+    The plugin is built inside the session so that an invalid option reaches the host
+    as a ``fail`` handshake naming the problem, not only as a dead process.
+    """
+    async with open_session(
+        receive, send, Role.RESPONDER, handshake_timeout=handshake_timeout
+    ) as session:
+        control = await session.open_sender()
+        try:
+            plugin = make_plugin()
+            info = plugin.info()
+            await plugin.start()
+        except Exception as exc:
+            # Whatever went wrong is the operator's to read: send it, then exit 1.
+            log.error("plugin failed to start: %s", exc)
+            await control.send(Fail(f"{type(exc).__name__}: {exc}").to_wire())
+            await control.aclose()
+            return EXIT_FAILED
+        await control.send(Ready(info).to_wire())
+        try:
+            calls = await session.accept()
+            code = await _serve_calls(plugin, calls, info.concurrency)
+        except SessionBroken as exc:
+            log.error("session broke: %s", exc)
+            code = EXIT_FAILED
+        except SessionClosed:
+            code = EXIT_OK
+        finally:
+            with trio.CancelScope(shield=True):
+                await plugin.stop()
+        return code
+
+
+async def _serve_calls(plugin: ServablePlugin, calls: Receiver, concurrency: int) -> int:
+    # Calls queue FIFO for a fixed pool of workers: with concurrency 1 the plugin sees
+    # messages in the order they were sent, and pings never wait behind handlers.
+    queue_in, queue_out = trio.open_memory_channel[Call[Sender]](math.inf)
+    code = EXIT_OK
+    async with trio.open_nursery() as nursery:
+        for _ in range(concurrency):
+            nursery.start_soon(_worker, plugin, queue_out.clone())
+        queue_out.close()
+        async with queue_in:
+            try:
+                async for payload in calls:
+                    try:
+                        request = parse_request(payload, Sender)
+                    except AppProtocolError as exc:
+                        log.error("host sent a malformed request: %s", exc)
+                        continue
+                    if isinstance(request, Call):
+                        queue_in.send_nowait(request)
+                    elif isinstance(request, Ping):
+                        nursery.start_soon(_answer, request.reply, pong())
+                    else:
+                        nursery.start_soon(_refuse, request)
+            except SessionBroken as exc:
+                log.error("session broke: %s", exc)
+                code = EXIT_FAILED
+            except SessionClosed:
+                pass
+    return code
+
+
+async def _worker(plugin: ServablePlugin, queue: trio.MemoryReceiveChannel[Call[Sender]]) -> None:
+    async with queue:
+        async for call in queue:
+            reply = await plugin.handle(call.message)
+            await _answer(call.reply, reply_to_wire(reply))
+
+
+async def _answer(reply: Sender, payload: object) -> None:
+    try:
+        await reply.send(payload)
+        await reply.aclose()
+    except trio.BrokenResourceError as exc:
+        # The host gave up on this call (a timeout) or the session ended: nobody to tell.
+        log.debug("reply not delivered: %s", exc)
+
+
+async def _refuse(request: UnknownRequest[Sender]) -> None:
+    log.warning("host sent an unsupported op %r; refusing it", request.op)
+    if request.reply is not None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await request.reply.reset(f"unsupported op {request.op!r}", ErrorCode.APPLICATION_ERROR)
