@@ -117,6 +117,24 @@ def _too_deep(obj: Any, budget: int) -> bool:
     return False
 
 
+# Bytes that can start a msgpack array or map: fixmap, fixarray, array16/32, map16/32.
+# A value nested d levels deep needs at least d of them in its encoding, so counting them
+# (in C, via translate) rules out deep nesting for most bodies without a Python walk.
+_NOT_CONTAINER_BYTES: Final = bytes(
+    b for b in range(256) if not (0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF)
+)
+
+
+def _may_nest_deeper(body: bytes, max_depth: int) -> bool:
+    """False if the frame ``body`` cannot hold a payload nested more than ``max_depth`` deep.
+
+    The frame's own array header is one container byte, hence the ``+ 1``.
+    """
+    if len(body) <= max_depth + 1:
+        return False
+    return len(body.translate(None, _NOT_CONTAINER_BYTES)) > max_depth + 1
+
+
 def _payload_too_deep(payload: Any, max_depth: int) -> bool:
     """True if ``payload`` nests containers more than ``max_depth`` levels deep."""
     tp = type(payload)
@@ -353,7 +371,7 @@ class Connection:
                 f"send_message on channel {channel}: the frame is {len(body)} bytes, "
                 f"over the peer's max_frame of {self._peer_max_frame}"
             )
-        if len(body) > self._peer_max_depth + 3 and _payload_too_deep(
+        if _may_nest_deeper(body, self._peer_max_depth) and _payload_too_deep(
             payload, self._peer_max_depth
         ):
             raise LocalProtocolError(
@@ -628,7 +646,11 @@ class Connection:
             )
         self._ref_mode = _REFS_LIVE
         payload = self._decode(body)[2]
-        if size > self._max_depth + 3 and _payload_too_deep(payload, self._max_depth):
+        if (
+            size > self._max_depth + 1
+            and _may_nest_deeper(body.tobytes(), self._max_depth)
+            and _payload_too_deep(payload, self._max_depth)
+        ):
             raise self._remote(
                 f"payload nests deeper than {self._max_depth} levels", ErrorCode.LIMIT_EXCEEDED
             )
