@@ -17,7 +17,7 @@ from admin_helpers import admin_rig, connect_as_uid, decode_from_server, tags
 
 from plugin_sdk.session import ChannelResetError, Role, open_session
 from plugin_sdk.wire import GoAwayReceived
-from router.admin.client import AdminClient, AdminError, connect_admin
+from router.admin.client import AdminClient, AdminConnectionLost, AdminError, connect_admin
 from router.admin.server import serve_admin
 from router.admin.socket_path import AdminSocketError
 from router.events import EventKind
@@ -295,3 +295,12 @@ async def test_a_client_vanishing_mid_request_does_not_disturb_the_server(sock: 
             reply = await admin.request("plugins")
         assert reply["plugins"][0]["handled"] == 1
         assert rig.server.connections == 2
+
+
+async def test_a_refused_client_is_told_why(sock: str) -> None:
+    async with admin_rig(sock, [tags("a")]) as rig:
+        rig.server.admits = lambda creds: False
+        with pytest.raises(AdminConnectionLost, match="permission denied: uid 0"):
+            async with connect_admin(sock) as admin:
+                await admin.request("plugins")
+        assert rig.server.refused == 1

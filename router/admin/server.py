@@ -76,6 +76,10 @@ class AdminServer:
         self.shutdown_requested = trio.Event()
         """Set once a client asked for ``shutdown`` (after its reply was sent)."""
         self.own_uid = os.geteuid() if own_uid is None else own_uid
+        self.admits: Callable[[PeerCredentials], bool] = lambda creds: is_allowed(
+            creds, self.own_uid
+        )
+        """The peer check: own uid and root. Replaceable (tests, stricter policies)."""
         self._on_shutdown = on_shutdown
         self._edits = trio.Lock()
         self.started_at = time.time()
@@ -140,7 +144,7 @@ class AdminServer:
             except OSError as exc:
                 log.warning("admin connection without peer credentials refused: %s", exc)
                 return
-            if not is_allowed(creds, self.own_uid):
+            if not self.admits(creds):
                 await self._refuse(stream, creds)
                 return
             try:
