@@ -304,3 +304,28 @@ async def test_a_refused_client_is_told_why(sock: str) -> None:
             async with connect_admin(sock) as admin:
                 await admin.request("plugins")
         assert rig.server.refused == 1
+
+
+async def test_edits_while_messages_flow_lose_no_message(sock: str) -> None:
+    async with admin_rig(sock, [tags("a"), tags("b")]) as rig:
+        results: list[dict[str, Any]] = []
+        async with connect_admin(sock) as sender, connect_admin(sock) as editor:
+
+            async def send_many() -> None:
+                for i in range(60):
+                    message = {"type": "t.x", "body": {"i": i}}
+                    results.append((await sender.request("send", message=message))["result"])
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_many)
+                for _ in range(5):
+                    await editor.request("add", plugin="log", option="", name="x", position=0)
+                    await editor.request("move", name="x", position=2)
+                    await editor.request("reorder", names=["b", "a"])
+                    await editor.request("restart", name="a")
+                    await editor.request("remove", name="x")
+        assert [r["messages"][0]["body"]["i"] for r in results] == list(range(60))
+        assert all(r["status"] == "delivered" for r in results)
+        # Every message went through both taggers, whatever the order was at the time.
+        assert all(sorted(r["messages"][0]["body"]["tags"]) == ["a", "b"] for r in results)
+        assert rig.server.requests >= 60 + 25

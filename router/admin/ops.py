@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugin_sdk import Message, PluginInfo
 
-from ..events import Event, EventKind
+from ..events import Event, EventBus, EventKind
 from . import view
 from .protocol import ok
 
@@ -141,10 +141,13 @@ def _make_builtin(plugin: str, option: str, name: str | None) -> Any:
     return InProcessHandle(obj)
 
 
-def _make_exec(cmd: str, name: str | None) -> Any:
-    from ..exec import ExecHandle
+def _make_exec(cmd: str, name: str | None, events: EventBus) -> Any:
+    from ..exec import ExecHandle, PluginStartError
 
-    return ExecHandle(cmd, name=name)
+    try:
+        return ExecHandle(cmd, name=name, events=events)
+    except PluginStartError as exc:
+        raise OpError(str(exc)) from None
 
 
 async def _add(
@@ -159,15 +162,17 @@ async def _add(
     if plugin is not None:
         handle = _make_builtin(plugin, option, name)
     else:
-        handle = _make_exec(exec or "", name)
+        handle = _make_exec(exec or "", name, server.events)
     if priority is not None:
         handle = PriorityOverride(handle, priority)
     if position is not None:
         position = min(position, len(view.pipeline_names(server.router)))
+    from ..exec import PluginStartError
+
     try:
         await server.router.add(handle, position=position)
-    except ValueError as exc:
-        # PlanError (duplicate name) and start failures name the plugin already.
+    except (ValueError, PluginStartError) as exc:
+        # PlanError (a duplicate name) and start failures name the plugin already.
         raise OpError(str(exc)) from None
     info: PluginInfo = handle.info
     server.events.emit(EventKind.ADDED, info.name, kind=view.handle_kind(handle))
@@ -186,14 +191,18 @@ async def _restart(server: AdminServer, name: str) -> dict[str, Any]:
     handle = view.handle(server.router, name)
     restart = getattr(handle, "restart", None)
     if callable(restart):
-        await _maybe_await(restart())
+        # A subprocess plugin restarts itself (and reports it on the event bus).
+        try:
+            await _maybe_await(restart())
+        except RuntimeError as exc:
+            raise OpError(str(exc)) from None
     else:
         # No restart of its own (an in-process plugin): swap in a fresh instance.
         fresh = view.fresh_handle(handle)
         if fresh is None:
             raise OpError(f"plugin {name!r} cannot be restarted (its handle has no restart)")
         await server.router.replace(name, fresh)
-    server.events.emit(EventKind.RESTARTED, name, by="admin")
+        server.events.emit(EventKind.RESTARTED, name, by="admin")
     return ok(plugin=_row(server, name))
 
 
