@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -84,4 +84,11 @@ async def wait_for_state(handle: ExecHandle, *states: ExecState, within: float =
     """Wait (polling the real clock: a real process is involved) for one of ``states``."""
     with trio.fail_after(within):
         while handle.state not in states:
+            await trio.sleep(0.005)
+
+
+async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait (polling the real clock: a real process is involved) until ``condition()``."""
+    with trio.fail_after(within):
+        while not condition():
             await trio.sleep(0.005)

@@ -46,7 +46,7 @@ async def test_a_plugin_exiting_before_hello_fails_start_quoting_its_stderr() ->
 
 
 async def test_a_silent_plugin_fails_start_after_the_handshake_timeout() -> None:
-    handle = ExecHandle(plugin_cmd("sleeper.py"), handshake_timeout=0.3, stop_timeout=0.1)
+    handle = ExecHandle(plugin_cmd("silent.py"), handshake_timeout=0.3, stop_timeout=0.1)
     with pytest.raises(PluginStartError, match=r"no HELLO.*0\.3"):
         await handle.start()
 

@@ -108,6 +108,9 @@ class ExecHandle:
         self._state = ExecState.NEW
         self._info: PluginInfo | None = None
         self._live: Live | None = None
+        """The incarnation that is ready for calls."""
+        self._current: Live | None = None
+        """The incarnation running now, ready or not."""
         self._pid: int | None = None
         self._restarts = 0
         self._last_error = ""
@@ -145,6 +148,10 @@ class ExecHandle:
     @property
     def state(self) -> ExecState:
         """Where the plugin is in its life."""
+        live = self._live
+        if self._state is ExecState.READY and live is not None and live.wake.is_set():
+            # Dead or asked to go, and the supervisor has not run yet: say so already.
+            return ExecState.STOPPING if self._stop_requested else ExecState.RESTARTING
         return self._state
 
     @property
@@ -167,7 +174,7 @@ class ExecHandle:
         return {
             "kind": "exec",
             "command": self.command,
-            "state": str(self._state),
+            "state": str(self.state),
             "pid": self._pid,
             "restarts": self._restarts,
             "last_error": self._last_error,
@@ -202,8 +209,9 @@ class ExecHandle:
         """
         live = self._live
         if live is None or self._state is not ExecState.READY or live.wake.is_set():
-            suffix = f" (last error: {self._last_error})" if self._last_error else ""
-            raise PluginUnavailable(f"plugin {self.label} is {self._state}{suffix}")
+            last = live.death if live is not None and live.death else self._last_error
+            suffix = f" (last error: {last})" if last else ""
+            raise PluginUnavailable(f"plugin {self.label} is {self.state}{suffix}")
         return await live.call(message)
 
     async def stop(self) -> None:
@@ -231,8 +239,8 @@ class ExecHandle:
         if self._state in (ExecState.NEW, ExecState.STOPPING, ExecState.STOPPED):
             raise RuntimeError(f"plugin {self.label} is {self._state}: cannot restart it")
         self._restart_requested = True
-        if self._live is not None:
-            self._live.request_stop()
+        if self._current is not None:
+            self._current.request_stop()
         self._wakeup.set()
 
     # -- the supervisor -------------------------------------------------------------------
@@ -241,8 +249,8 @@ class ExecHandle:
         self._stop_requested = True
         if self._state is not ExecState.STOPPED:
             self._state = ExecState.STOPPING
-        if self._live is not None:
-            self._live.request_stop()
+        if self._current is not None:
+            self._current.request_stop()
         self._wakeup.set()
 
     def _emit(self, kind: str, **data: Any) -> None:
@@ -320,6 +328,7 @@ class ExecHandle:
         except SpawnError as exc:
             return _Ending(str(exc), ready=False)
         live = Live(process, self.label)
+        self._current = live
         self._pid = process.pid
         try:
             async with trio.open_nursery() as nursery:
@@ -339,6 +348,8 @@ class ExecHandle:
         finally:
             if self._live is live:
                 self._live = None
+            if self._current is live:
+                self._current = None
             with trio.CancelScope(shield=True):
                 await process.aclose()
             self._pid = None
@@ -420,37 +431,42 @@ class ExecHandle:
     async def _converse(self, live: Live, nursery: trio.Nursery, first: bool) -> _Ending:
         """Speak the protocol with one incarnation until it dies or is asked to stop."""
         deadline = trio.current_time() + self._handshake_timeout
-        try:
-            async with open_session(
-                live.tap,
-                live.process.to_plugin,
-                Role.INITIATOR,
-                handshake_timeout=self._handshake_timeout,
-                close_timeout=self._stop_timeout,
-            ) as session:
-                live.session = session
-                nursery.start_soon(self._watch_session, live)
-                problem = await self._handshake(live, deadline)
-                if problem is not None:
-                    return _Ending(problem, ready=False)
-                live.calls = await session.open_sender()
-                self._became_ready(live, first)
-                nursery.start_soon(self._watch_hangs, live)
-                await live.wake.wait()
+        with live.start_scope:
+            try:
+                async with open_session(
+                    live.tap,
+                    live.process.to_plugin,
+                    Role.INITIATOR,
+                    handshake_timeout=self._handshake_timeout,
+                    close_timeout=self._stop_timeout,
+                ) as session:
+                    live.session = session
+                    nursery.start_soon(self._watch_session, live)
+                    problem = await self._handshake(live, deadline)
+                    if problem is not None:
+                        return _Ending(problem, ready=False)
+                    live.calls = await session.open_sender()
+                    self._became_ready(live, first)
+                    nursery.start_soon(self._watch_hangs, live)
+                    await live.wake.wait()
+                    if live.death is not None:
+                        # Kill first: a hung plugin would not read our GOAWAY.
+                        live.process.kill()
+                        return _Ending(live.death, ready=True)
+                    # Stop or restart: calls in flight get their answers, then the plugin
+                    # sees its calls channel close, runs its stop hook and exits.
+                    with trio.move_on_after(self._stop_timeout):
+                        await live.wait_idle()
+                    await live.calls.aclose()
+                    return _Ending("stopped", ready=True, requested=True)
+            except HandshakeError as exc:
                 if live.death is not None:
-                    # Kill before closing the session: a hung plugin would not read our GOAWAY.
-                    live.process.kill()
-                    return _Ending(live.death, ready=True)
-                # Stop or restart: calls in flight get their answers, then the plugin
-                # sees its calls channel close, runs its stop hook and exits.
-                with trio.move_on_after(self._stop_timeout):
-                    await live.wait_idle()
-                await live.calls.aclose()
-                return _Ending("stopped", ready=True, requested=True)
-        except HandshakeError as exc:
-            if live.death is not None:
-                return _Ending(f"{live.death} before its handshake", ready=False)
-            return _Ending(f"failed the session handshake: {exc}", ready=False)
+                    return _Ending(f"{live.death} before its handshake", ready=False)
+                return _Ending(f"failed the session handshake: {exc}", ready=False)
+        # Only a death or a stop request before the handshake cancels the start scope.
+        if live.death is not None:
+            return _Ending(f"{live.death} before its handshake", ready=False)
+        return _Ending("stopped before its handshake", ready=False, requested=True)
 
     async def _handshake(self, live: Live, deadline: float) -> str | None:
         """Read the plugin's ready/fail message; return what is wrong, or None."""
@@ -493,6 +509,7 @@ class ExecHandle:
         if self._info is None:
             self._info = live.info
         live.label = self.label
+        live.ready = True
         self._live = live
         if self._stop_requested:
             live.request_stop()

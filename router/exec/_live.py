@@ -15,7 +15,7 @@ import trio
 
 from plugin_sdk import Message, PluginInfo, Reply
 from plugin_sdk.app import AppProtocolError, Call, Ping, check_pong, parse_reply
-from plugin_sdk.session import EndOfChannel, Sender, Session
+from plugin_sdk.session import ChannelResetError, EndOfChannel, Sender, Session
 
 from ._errors import ExecError, PluginCrashed, PluginProtocolError
 from ._spawn import PluginProcess
@@ -43,6 +43,10 @@ class Live:
         self.wake = trio.Event()
         """Set when the supervisor must act: a death, or a stop/restart request."""
         self.stop_requested = False
+        self.ready = False
+        """The handshake completed."""
+        self.start_scope = trio.CancelScope()
+        """Wraps the start (spawn to handshake): a death or stop before ready cancels it."""
         self.suspect = trio.Event()
         """Set when a call was abandoned (timed out): the hang check pings."""
         self.outputs_open = 2
@@ -64,11 +68,15 @@ class Live:
             self.violation = violation
         for scope in self._inflight:
             scope.cancel()
+        if not self.ready:
+            self.start_scope.cancel()
         self.wake.set()
 
     def request_stop(self) -> None:
         """Ask the supervisor to end this incarnation gracefully (calls in flight finish)."""
         self.stop_requested = True
+        if not self.ready:
+            self.start_scope.cancel()
         self.wake.set()
 
     @contextmanager
@@ -119,12 +127,17 @@ class Live:
             raise PluginProtocolError(
                 f"plugin {self.label} closed the reply channel without answering"
             ) from None
-        except trio.BrokenResourceError as exc:
+        except ChannelResetError as exc:
             abandoned = False
-            if self.death is not None:
-                raise self._crashed() from None
             # The plugin reset this reply channel: it refused this one call.
-            raise ExecError(f"plugin {self.label} refused the call: {exc}") from None
+            raise ExecError(f"plugin {self.label} refused the call: {exc.reason}") from None
+        except trio.BrokenResourceError:
+            abandoned = False
+            # The session ended under us: the supervisor is finding out why (an exit
+            # status says more than "EOF"); wait for it, within reason.
+            with trio.move_on_after(2.0):
+                await self.wake.wait()
+            raise self._crashed() from None
         finally:
             with trio.CancelScope(shield=True):
                 await receiver.aclose()  # RESETs it if unanswered: a late reply is dropped

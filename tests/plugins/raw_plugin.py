@@ -2,7 +2,8 @@
 
 argv[1] is the mode: ``bad-info`` (a ready without accepted types), ``app-version``
 (a newer application protocol), ``bad-reply`` (answers calls with nonsense),
-``close-reply`` (closes reply channels without answering), ``garbage-first`` (writes
+``close-reply`` (closes reply channels without answering), ``reset-reply`` (resets
+them: refuses every call), ``garbage-first`` (writes
 text on FD 4 instead of HELLO).
 """
 
@@ -42,6 +43,8 @@ async def main(mode: str) -> None:
             reply = request["reply"]
             if mode == "bad-reply":
                 await reply.send({"verdict": "maybe"})
+            if mode == "reset-reply":
+                await reply.reset("not this one")
             await reply.aclose()
 
 
