@@ -47,7 +47,7 @@ CHAIN = 3
 
 RTT_COUNTS = {"60B": (3000, 400), "4KiB": (2000, 300), "64KiB": (400, 80)}
 """(full, quick) messages per one-at-a-time pass, by body size."""
-PIPELINED_COUNTS = {"60B": (40000, 6000), "4KiB": (20000, 3000), "64KiB": (2000, 400)}
+PIPELINED_COUNTS = {"60B": (60000, 20000), "4KiB": (20000, 6000), "64KiB": (2000, 600)}
 """(full, quick) messages per pipelined pass: ten slices of measurable length."""
 _CHAIN_SIZES = {"full": ("60B", "4KiB"), "quick": ("60B",)}
 

@@ -16,9 +16,9 @@ from bench.stats import median, percentile, slice_rates
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_raw_baseline_runs_end_to_end_and_writes_every_figure(tmp_path: Path) -> None:
+def test_every_case_runs_end_to_end_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    argv = ["--only", "raw.*", "--only", "plain.*", "--messages", "20", "--passes", "1"]
+    argv = ["--messages", "20", "--passes", "1"]
     done = subprocess.run(
         [sys.executable, "-m", "bench", *argv, "--json", str(out)],
         cwd=ROOT,
@@ -37,6 +37,11 @@ def test_raw_baseline_runs_end_to_end_and_writes_every_figure(tmp_path: Path) ->
     assert chain["baseline"] == "raw.w64.60B.wall"
     pairs = zip(chain["passes"], chain["paired_baseline_passes"], strict=True)
     assert chain["ratio"] == statistics.median(p / b for p, b in pairs)
+    session = figures["session.request.w64.60B.steady"]
+    assert session["baseline"] == "raw.w64.60B.steady" and session["paired_baseline_passes"]
+    assert "session.channel.w64.64KiB.wall" in figures
+    assert "session.request.rtt.4KiB.p99" in figures
+    assert doc["skipped"] == {}
     assert all(f["value"] > 0 and f["passes"] for f in figures.values())
     assert "raw.chain3.w64.60B.wall" in done.stdout  # the table names it too
 
