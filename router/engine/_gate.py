@@ -1,0 +1,86 @@
+"""A FIFO gate: at most ``capacity`` holders, admitted strictly in reservation order.
+
+Reserving is synchronous, so a task takes its place in line before it first
+yields to the scheduler. The engine reserves a plugin's gate in the order messages
+reach that plugin (input order, for the first plugin), which is what keeps a
+``concurrency=1`` plugin's calls in order even though trio may run woken tasks in
+any order.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+
+import trio
+
+__all__ = ["FifoGate", "Ticket"]
+
+
+class _State(enum.Enum):
+    QUEUED = enum.auto()
+    ADMITTED = enum.auto()
+    RELEASED = enum.auto()
+
+
+class Ticket:
+    """A place in line at one :class:`FifoGate`."""
+
+    __slots__ = ("_admitted", "_gate", "_state")
+
+    def __init__(self, gate: FifoGate) -> None:
+        self._gate = gate
+        self._state = _State.QUEUED
+        self._admitted = trio.Event()
+
+    async def enter(self) -> None:
+        """Wait until admitted; on cancellation the place in line is given up."""
+        try:
+            await self._admitted.wait()
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Leave the gate (or the line); idempotent, so cleanup paths may always call it."""
+        state, self._state = self._state, _State.RELEASED
+        if state is _State.ADMITTED:
+            self._gate._active -= 1
+            self._gate._admit()
+        elif state is _State.QUEUED:
+            self._gate._queue.remove(self)
+
+
+class FifoGate:
+    """Admits at most ``capacity`` tickets at once, in the order they were reserved."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"a gate needs a capacity >= 1, got {capacity}")
+        self.capacity = capacity
+        self._active = 0
+        self._queue: collections.deque[Ticket] = collections.deque()
+
+    @property
+    def active(self) -> int:
+        """How many tickets are admitted right now."""
+        return self._active
+
+    @property
+    def waiting(self) -> int:
+        """How many tickets are in line."""
+        return len(self._queue)
+
+    def reserve(self) -> Ticket:
+        """Take a place at the end of the line (admitted at once if there is room)."""
+        ticket = Ticket(self)
+        self._queue.append(ticket)
+        self._admit()
+        return ticket
+
+    def _admit(self) -> None:
+        while self._active < self.capacity and self._queue:
+            ticket = self._queue.popleft()
+            ticket._state = _State.ADMITTED
+            self._active += 1
+            ticket._admitted.set()

@@ -1,0 +1,521 @@
+"""The trio engine: runs the pure routing core over plugin handles.
+
+The :class:`~router.pipeline.Routing` state machine decides everything; this
+module only makes the calls it asks for (with the plugin's timeout and
+concurrency limit), measures them, and feeds the outcomes back. A single-branch
+pipeline runs inline in the task routing the input; tasks are spawned only where
+a reply fans out.
+
+Plugin-set edits swap an immutable snapshot (plan + handles). A routing input
+holds the snapshot it started with until it finishes, and a removed plugin is
+stopped only once no input still holding an older snapshot can call it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import trio
+
+from plugin_sdk import Message, PluginInfo, Reply, Verdict
+
+from ..handle import PluginHandle
+from ..pipeline import DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGES, Call, Plan, PlanError, Routing
+from ..result import Result
+from ._gate import FifoGate, Ticket
+from ._stats import PluginStats
+
+__all__ = ["Router"]
+
+
+@dataclass(eq=False, slots=True)
+class _Slot:
+    """One registered handle with its limiter and counters."""
+
+    handle: PluginHandle
+    info: PluginInfo
+    gate: FifoGate
+    stats: PluginStats = field(default_factory=PluginStats)
+
+    @classmethod
+    def of(cls, handle: PluginHandle) -> _Slot:
+        info = handle.info
+        return cls(handle, info, FifoGate(info.concurrency))
+
+
+@dataclass(eq=False, slots=True)
+class _Snapshot:
+    """The plugin set at one moment: an immutable plan and the handles behind it."""
+
+    plan: Plan
+    slots: dict[str, _Slot]
+    active: int = 0
+    drained: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One input being routed: its snapshot, its state machine, its first calls."""
+
+    snapshot: _Snapshot
+    routing: Routing
+    first: list[tuple[Call, Ticket]]
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """A stream input's place in the output order, and its outcome once known."""
+
+    token: object | None
+    ready: trio.Event = field(default_factory=trio.Event)
+    outcome: Result | BaseException | None = None
+
+    def set(self, outcome: Result | BaseException) -> None:
+        self.outcome = outcome
+        self.ready.set()
+
+
+def _known_info(handle: PluginHandle) -> PluginInfo | None:
+    """``handle.info`` if it is known before start (in-process plugins), else None."""
+    try:
+        return handle.info
+    except Exception:
+        # A subprocess plugin says who it is only in its handshake, during start().
+        return None
+
+
+def _check_names(handles: Sequence[PluginHandle]) -> None:
+    """Refuse two handles whose (already known) names collide, naming both."""
+    seen: dict[str, PluginHandle] = {}
+    for handle in handles:
+        info = _known_info(handle)
+        if info is None:
+            continue
+        if info.name in seen:
+            raise PlanError(
+                f"two plugins are named {info.name!r}: {seen[info.name]!r} and {handle!r}"
+            )
+        seen[info.name] = handle
+
+
+def _plan_of(slots: Sequence[_Slot]) -> Plan:
+    """The plan for started handles, naming both handles on a duplicate name."""
+    seen: dict[str, _Slot] = {}
+    for slot in slots:
+        if slot.info.name in seen:
+            raise PlanError(
+                f"two plugins are named {slot.info.name!r}:"
+                f" {seen[slot.info.name].handle!r} and {slot.handle!r}"
+            )
+        seen[slot.info.name] = slot
+    return Plan(slot.info for slot in slots)
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Router:
+    """Routes messages through a set of plugin handles; use it as ``async with``.
+
+    Entering starts the handles in registration order; leaving stops them in
+    reverse order. See :func:`router.open` for the usual way in.
+    """
+
+    def __init__(
+        self,
+        handles: Sequence[PluginHandle],
+        *,
+        hop_limit: int = DEFAULT_HOP_LIMIT,
+        max_in_flight: int = 64,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+    ) -> None:
+        if hop_limit < 1:
+            raise ValueError(f"hop_limit must be >= 1, got {hop_limit}")
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        self._handles = list(handles)
+        _check_names(self._handles)
+        self.hop_limit = hop_limit
+        self.max_in_flight = max_in_flight
+        self.max_messages = max_messages
+        # Empty until started: a subprocess plugin's info is known after its handshake.
+        self._current = _Snapshot(Plan(), {})
+        self._retired: set[_Snapshot] = set()
+        self._in_flight = trio.CapacityLimiter(max_in_flight)
+        self._edit_lock = trio.Lock()
+        self._nursery: trio.Nursery | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    # -- lifetime --------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise RuntimeError("this router is already running")
+        started: list[PluginHandle] = []
+        try:
+            for handle in self._handles:
+                await handle.start()
+                started.append(handle)
+            slots = [_Slot.of(handle) for handle in started]
+            self._current = _Snapshot(_plan_of(slots), {slot.info.name: slot for slot in slots})
+        except BaseException:
+            await self._stop_handles(reversed(started))
+            raise
+        async with contextlib.AsyncExitStack() as stack:
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._stack is not None and self._nursery is not None
+        stack, self._stack = self._stack, None
+        try:
+            # Background work is only stream plumbing; its consumers are gone.
+            self._nursery.cancel_scope.cancel()
+            try:
+                return await stack.__aexit__(exc_type, exc, tb)
+            except BaseExceptionGroup as group:
+                # The nursery wraps the body's own exception; hand it back unwrapped.
+                if exc is not None and len(group.exceptions) == 1 and group.exceptions[0] is exc:
+                    raise exc from None
+                raise
+        finally:
+            self._nursery = None
+            current = self._current.plan.registered
+            await self._stop_slots(self._current.slots[i.name] for i in reversed(current))
+
+    async def _stop_handle(self, handle: PluginHandle) -> None:
+        await self._stop_handles([handle])
+
+    async def _stop_slots(self, slots: Iterable[_Slot]) -> None:
+        await self._stop_handles([slot.handle for slot in slots])
+
+    async def _stop_handles(self, handles: Iterable[PluginHandle]) -> None:
+        """Stop each handle, even when an earlier one fails or we are being cancelled."""
+        errors: list[BaseException] = []
+        with trio.CancelScope(shield=True):
+            for handle in handles:
+                try:
+                    await handle.stop()
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _running(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("the router is not running: use `async with router.open(...)`")
+        return self._nursery
+
+    # -- introspection ---------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        """The current plan (what new inputs are routed with)."""
+        return self._current.plan
+
+    @property
+    def handles(self) -> dict[str, PluginHandle]:
+        """The registered handles by name, in pipeline order."""
+        slots = self._current.slots
+        return {name: slots[name].handle for name in self._current.plan.names}
+
+    def stats(self) -> dict[str, PluginStats]:
+        """Counters of each registered plugin, in pipeline order."""
+        slots = self._current.slots
+        return {name: slots[name].stats for name in self._current.plan.names}
+
+    # -- routing ---------------------------------------------------------------
+
+    async def route(self, message: Message) -> Result:
+        """Route one message to its result."""
+        self._running()
+        async with self._in_flight:
+            return await self._run(self._begin(message))
+
+    async def route_stream(self, items: AsyncIterable[Message | Result]) -> AsyncIterator[Result]:
+        """Route a stream of inputs, yielding one result per input, in input order.
+
+        A :class:`Result` among the items (an input that failed before routing,
+        such as a malformed line) is passed through in its place. At most
+        ``max_in_flight`` inputs are pulled but not yet yielded: past that the
+        stream stops pulling ``items``. Close the iterator (``contextlib.aclosing``)
+        if you stop early, so the background work stops at once.
+        """
+        nursery = self._running()
+        send, receive = trio.open_memory_channel[Result | BaseException](0)
+        scope = trio.CancelScope()
+        nursery.start_soon(self._feed, items, send, scope)
+        try:
+            with receive:
+                async for outcome in receive:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    yield outcome
+        finally:
+            scope.cancel()
+
+    async def _feed(
+        self,
+        items: AsyncIterable[Message | Result],
+        out: trio.MemorySendChannel[Result | BaseException],
+        scope: trio.CancelScope,
+    ) -> None:
+        held: set[object] = set()
+        order_send, order_receive = trio.open_memory_channel[_Pending](math.inf)
+        job_send, job_receive = trio.open_memory_channel[tuple[_Pending, _Job]](0)
+        try:
+            with scope, out:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._sequence, order_receive, out, held, scope)
+                    with job_receive:
+                        for _ in range(self.max_in_flight):
+                            nursery.start_soon(self._work, job_receive.clone())
+                    with job_send, order_send:
+                        await self._pull(items, order_send, job_send, held)
+        finally:
+            for token in held:
+                self._in_flight.release_on_behalf_of(token)
+
+    async def _pull(
+        self,
+        items: AsyncIterable[Message | Result],
+        order: trio.MemorySendChannel[_Pending],
+        jobs: trio.MemorySendChannel[tuple[_Pending, _Job]],
+        held: set[object],
+    ) -> None:
+        iterator = aiter(items)
+        while True:
+            token = object()
+            await self._in_flight.acquire_on_behalf_of(token)
+            held.add(token)
+            pending = _Pending(token)
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                held.discard(token)
+                self._in_flight.release_on_behalf_of(token)
+                return
+            except Exception as exc:
+                # The input stream broke: results so far come out first, then this.
+                pending.set(exc)
+                order.send_nowait(pending)
+                return
+            order.send_nowait(pending)
+            if isinstance(item, Result):
+                pending.set(item)
+                continue
+            job = self._begin(item)
+            try:
+                await jobs.send((pending, job))
+            except BaseException:
+                self._abandon(job)
+                raise
+
+    async def _work(self, jobs: trio.MemoryReceiveChannel[tuple[_Pending, _Job]]) -> None:
+        with jobs:
+            async for pending, job in jobs:
+                try:
+                    pending.set(await self._run(job))
+                except Exception as exc:
+                    pending.set(exc)
+
+    async def _sequence(
+        self,
+        order: trio.MemoryReceiveChannel[_Pending],
+        out: trio.MemorySendChannel[Result | BaseException],
+        held: set[object],
+        scope: trio.CancelScope,
+    ) -> None:
+        with order:
+            async for pending in order:
+                await pending.ready.wait()
+                assert pending.outcome is not None
+                try:
+                    await out.send(pending.outcome)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    scope.cancel()  # the consumer went away
+                    return
+                if pending.token is not None:
+                    held.discard(pending.token)
+                    self._in_flight.release_on_behalf_of(pending.token)
+                if isinstance(pending.outcome, BaseException):
+                    scope.cancel()
+                    return
+
+    def _begin(self, message: Message) -> _Job:
+        snapshot = self._current
+        snapshot.active += 1
+        routing = Routing(
+            message, snapshot.plan, hop_limit=self.hop_limit, max_messages=self.max_messages
+        )
+        # Reserved now, synchronously, so plugins see inputs in the order they came.
+        return _Job(snapshot, routing, self._reserve(snapshot, routing.pending()))
+
+    def _abandon(self, job: _Job) -> None:
+        for _, ticket in job.first:
+            ticket.release()
+        self._leave(job.snapshot)
+
+    @staticmethod
+    def _reserve(snapshot: _Snapshot, calls: list[Call]) -> list[tuple[Call, Ticket]]:
+        return [(call, snapshot.slots[call.plugin].gate.reserve()) for call in calls]
+
+    async def _run(self, job: _Job) -> Result:
+        try:
+            with job.scope:
+                await self._drive_all(job, job.first)
+            return job.routing.result()
+        finally:
+            self._abandon(job)
+
+    async def _drive_all(self, job: _Job, calls: list[tuple[Call, Ticket]]) -> None:
+        if len(calls) == 1:
+            await self._drive(job, *calls[0])
+        elif calls:
+            async with trio.open_nursery() as nursery:
+                for call, ticket in calls[1:]:
+                    nursery.start_soon(self._drive, job, call, ticket)
+                await self._drive(job, *calls[0])
+
+    async def _drive(self, job: _Job, call: Call, ticket: Ticket) -> None:
+        """Make ``call``, then the calls it leads to, inline while there is one."""
+        routing = job.routing
+        while True:
+            reply, duration, error, timed_out = await self._invoke(
+                job.snapshot.slots[call.plugin], call, ticket
+            )
+            routing.complete(call.token, reply, duration=duration, error=error, timed_out=timed_out)
+            if routing.done:
+                job.scope.cancel()  # whatever else is running can no longer matter
+                return
+            following = self._reserve(job.snapshot, routing.pending())
+            if len(following) != 1:
+                await self._drive_all(job, following)
+                return
+            call, ticket = following[0]
+
+    async def _invoke(
+        self, slot: _Slot, call: Call, ticket: Ticket
+    ) -> tuple[Reply | None, float, str | None, bool]:
+        reply: Reply | None = None
+        error: str | None = None
+        try:
+            await ticket.enter()
+            start = trio.current_time()
+            with trio.move_on_after(slot.info.timeout) as deadline:
+                try:
+                    reply = await slot.handle.call(call.message)
+                except Exception as exc:
+                    error = _describe_exception(exc)
+            duration = trio.current_time() - start
+        finally:
+            ticket.release()
+        timed_out = deadline.cancelled_caught
+        if timed_out:
+            error = f"timed out after {slot.info.timeout:g}s"
+        failed = error is not None or not isinstance(reply, Reply) or reply.verdict == Verdict.ERROR
+        dropped = not failed and reply is not None and reply.verdict == Verdict.DROP
+        slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=timed_out)
+        return reply, duration, error, timed_out
+
+    # -- editing the plugin set ------------------------------------------------
+
+    def _swap(self, new: _Snapshot) -> None:
+        old, self._current = self._current, new
+        if old.active:
+            self._retired.add(old)
+        else:
+            old.drained.set()
+
+    def _leave(self, snapshot: _Snapshot) -> None:
+        snapshot.active -= 1
+        if snapshot.active == 0 and snapshot is not self._current:
+            self._retired.discard(snapshot)
+            snapshot.drained.set()
+
+    async def _drain(self, slot: _Slot) -> None:
+        """Wait until no routing input can still call ``slot``."""
+        for snapshot in list(self._retired):
+            if slot in snapshot.slots.values():
+                await snapshot.drained.wait()
+
+    async def add(self, handle: PluginHandle, position: int | None = None) -> None:
+        """Start ``handle`` and register it at ``position`` in registration order.
+
+        ``None`` appends. Inputs already routing keep their plan; new ones see it.
+        """
+        self._running()
+        async with self._edit_lock:
+            info = _known_info(handle)
+            if info is not None:
+                self._current.plan.with_added(info, position)  # refuse before starting
+            await handle.start()
+            try:
+                slot = _Slot.of(handle)
+                snapshot = self._current
+                plan = snapshot.plan.with_added(slot.info, position)
+            except BaseException:
+                await self._stop_handle(handle)
+                raise
+            self._swap(_Snapshot(plan, {**snapshot.slots, slot.info.name: slot}))
+
+    async def remove(self, name: str) -> PluginHandle:
+        """Unregister ``name``; stop it once inputs that may still call it are done."""
+        self._running()
+        async with self._edit_lock:
+            snapshot = self._current
+            plan = snapshot.plan.without(name)
+            slot = snapshot.slots[name]
+            slots = {n: s for n, s in snapshot.slots.items() if n != name}
+            self._swap(_Snapshot(plan, slots))
+            await self._drain(slot)
+            await self._stop_slots([slot])
+            return slot.handle
+
+    async def replace(self, name: str, handle: PluginHandle) -> PluginHandle:
+        """Put ``handle`` in ``name``'s place; the old one stops once it is unused."""
+        self._running()
+        async with self._edit_lock:
+            info = _known_info(handle)
+            self._current.plan.with_replaced(name, info or self._current.plan.get(name))
+            await handle.start()
+            try:
+                new = _Slot.of(handle)
+                snapshot = self._current
+                plan = snapshot.plan.with_replaced(name, new.info)
+            except BaseException:
+                await self._stop_handle(handle)
+                raise
+            old = snapshot.slots[name]
+            slots = {n: s for n, s in snapshot.slots.items() if n != name}
+            slots[new.info.name] = new
+            self._swap(_Snapshot(plan, slots))
+            await self._drain(old)
+            await self._stop_slots([old])
+            return old.handle
+
+    def reorder(self, names: Sequence[str]) -> Plan:
+        """Set the registration order to ``names`` (each plugin once); returns the new plan.
+
+        Priority still decides first: an order contradicting it is refused.
+        """
+        snapshot = self._current
+        plan = snapshot.plan.reordered(names)
+        self._swap(_Snapshot(plan, dict(snapshot.slots)))
+        return plan

@@ -1,0 +1,107 @@
+"""Plugin handles: how the engine starts, calls and stops a plugin, wherever it runs.
+
+The engine only knows :class:`PluginHandle`. :class:`InProcessHandle` adapts a
+plugin_sdk plugin object living in this process; the subprocess handle
+(router.exec) speaks the channel protocol to a plugin process. Per-call timeout,
+concurrency limit and the on-error policy are the engine's job, not the handle's.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from plugin_sdk import Message, PluginInfo, Reply
+
+__all__ = ["InProcessHandle", "PluginHandle", "SdkPlugin", "as_handle"]
+
+
+@runtime_checkable
+class PluginHandle(Protocol):
+    """A plugin as the engine sees it."""
+
+    @property
+    def info(self) -> PluginInfo:
+        """The plugin's self-description (stable while the handle is registered)."""
+        ...
+
+    async def start(self) -> None:
+        """Make the plugin ready for calls (run its start hook, spawn its process...)."""
+        ...
+
+    async def call(self, message: Message) -> Reply:
+        """Hand ``message`` to the plugin; may raise (the engine makes that an ERROR)."""
+        ...
+
+    async def stop(self) -> None:
+        """Release the plugin (stop hook, process exit); no calls follow."""
+        ...
+
+
+class SdkPlugin(Protocol):
+    """The plugin_sdk plugin API the in-process handle relies on."""
+
+    def info(self) -> PluginInfo:
+        """The plugin's self-description."""
+        ...
+
+    async def start(self) -> None:
+        """The plugin's start hook."""
+        ...
+
+    async def handle(self, message: Message) -> Reply:
+        """Handle one message; handler errors come back as ERROR replies."""
+        ...
+
+    async def stop(self) -> None:
+        """The plugin's stop hook."""
+        ...
+
+
+class InProcessHandle:
+    """A :class:`PluginHandle` for a plugin_sdk plugin object in this process."""
+
+    def __init__(self, plugin: SdkPlugin) -> None:
+        self.plugin = plugin
+        # Asked once, eagerly: an invalid plugin fails at registration, not on first use.
+        info = plugin.info()
+        if not isinstance(info, PluginInfo):
+            raise TypeError(
+                f"{type(plugin).__name__}.info() returned {type(info).__name__}, not a PluginInfo"
+            )
+        self._info = info
+
+    @property
+    def info(self) -> PluginInfo:
+        """The plugin's info, as it said at construction."""
+        return self._info
+
+    async def start(self) -> None:
+        """Run the plugin's start hook."""
+        await self.plugin.start()
+
+    async def call(self, message: Message) -> Reply:
+        """Hand ``message`` to the plugin's dispatcher."""
+        return await self.plugin.handle(message)
+
+    async def stop(self) -> None:
+        """Run the plugin's stop hook."""
+        await self.plugin.stop()
+
+    def __repr__(self) -> str:
+        return f"InProcessHandle({self.plugin!r})"
+
+
+def as_handle(obj: PluginHandle | SdkPlugin) -> PluginHandle:
+    """``obj`` itself if it is a handle, or an :class:`InProcessHandle` around a plugin.
+
+    A handle's ``info`` is a :class:`PluginInfo`; a plugin's ``info`` is a method.
+    """
+    info = getattr(obj, "info", None)
+    if isinstance(info, PluginInfo) and callable(getattr(obj, "call", None)):
+        return obj  # type: ignore[return-value]  # checked structurally just above
+    if callable(info) and callable(getattr(obj, "handle", None)):
+        return InProcessHandle(obj)  # type: ignore[arg-type]
+    raise TypeError(
+        f"{obj!r} is neither a plugin handle (info property, call()) nor a plugin"
+        " (info(), handle()): cannot route to it"
+    )
