@@ -1,0 +1,208 @@
+"""serve(): the plugin side of the application protocol, over in-memory streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from plugin_sdk import Message, OptionError, Plugin, handles
+from plugin_sdk.app import Call, Fail, Ping, Ready, check_pong, parse_handshake, parse_reply
+from plugin_sdk.runner import EXIT_FAILED, EXIT_OK, ServablePlugin, serve
+from plugin_sdk.session import ChannelResetError, Receiver, Role, Sender, Session, open_session
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+class Recorder(Plugin):
+    """Sleeps ``body`` seconds, records the order it handled messages in."""
+
+    name = "recorder"
+
+    def configure(self, option: str) -> None:
+        if option == "bad":
+            raise OptionError("bad on purpose")
+        self.concurrency = int(option or 1)
+        self.handled: list[str] = []
+        self.stopped = False
+        self.active = 0
+        self.peak = 0
+
+    @handles("work")
+    async def work(self, msg: Message) -> Message:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        await trio.sleep(float(msg.body))
+        self.active -= 1
+        self.handled.append(msg.id)
+        return Message("work", {"done": msg.id}, id=msg.id)
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class FailingStart(Recorder):
+    async def start(self) -> None:
+        raise RuntimeError("no database")
+
+
+class Host:
+    """The router's side: a session, the control channel and the calls channel."""
+
+    def __init__(self, session: Session, control: Receiver, calls: Sender) -> None:
+        self.session = session
+        self.control = control
+        self.calls = calls
+
+    async def call(self, message: Message) -> Any:
+        receiver, ref = self.session.pipe()
+        await self.calls.send(Call(message, ref).to_wire())
+        return parse_reply(await receiver.receive())
+
+
+@asynccontextmanager
+async def serving(
+    make: Callable[[], ServablePlugin], codes: list[int]
+) -> AsyncIterator[tuple[Session, Receiver]]:
+    """Run serve() on one end of an in-memory stream pair; yield the host's session."""
+    host_stream, plugin_stream = trio.testing.memory_stream_pair()
+
+    async def run_plugin() -> None:
+        codes.append(await serve(make, plugin_stream, plugin_stream))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_plugin)
+        async with open_session(host_stream, host_stream, Role.INITIATOR) as session:
+            control = await session.accept()
+            yield session, control
+
+
+async def ready_host(session: Session, control: Receiver) -> Host:
+    handshake = parse_handshake(await control.receive())
+    assert isinstance(handshake, Ready)
+    return Host(session, control, await session.open_sender())
+
+
+async def test_handshake_calls_ping_and_a_graceful_end(autojump_clock: Any) -> None:
+    plugin = Recorder("2")
+    codes: list[int] = []
+    async with serving(lambda: plugin, codes) as (session, control):
+        host = await ready_host(session, control)
+        reply = await host.call(Message("work", 0.5, id="a"))
+        assert reply.messages[0].body == {"done": "a"}
+        receiver, ref = session.pipe()
+        await host.calls.send(Ping(ref).to_wire())
+        check_pong(await receiver.receive())
+        await host.calls.aclose()
+        with trio.fail_after(5):
+            await session.wait_closed()
+    assert codes == [EXIT_OK]
+    assert plugin.stopped
+
+
+async def test_the_handshake_carries_the_plugins_info(autojump_clock: Any) -> None:
+    plugin = Recorder("3")
+    async with serving(lambda: plugin, []) as (_session, control):
+        handshake = parse_handshake(await control.receive())
+    assert handshake == Ready(plugin.info())
+
+
+async def test_concurrency_one_handles_calls_in_the_order_they_were_sent(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder("1")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        refs = []
+        for i, delay in enumerate([0.5, 0.1, 0.3, 0.0, 0.2]):
+            receiver, ref = session.pipe()
+            await host.calls.send(Call(Message("work", delay, id=f"m{i}"), ref).to_wire())
+            refs.append(receiver)
+        for receiver in refs:
+            parse_reply(await receiver.receive())
+    assert plugin.handled == ["m0", "m1", "m2", "m3", "m4"]
+    assert plugin.peak == 1
+
+
+async def test_up_to_concurrency_calls_run_at_once_and_finish_out_of_order(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder("3")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        async with trio.open_nursery() as nursery:
+            for i, delay in enumerate([0.5, 0.1, 0.3, 0.0, 0.2]):
+                nursery.start_soon(host.call, Message("work", delay, id=f"m{i}"))
+    assert plugin.peak == 3
+    assert plugin.handled[0] == "m3"
+    assert sorted(plugin.handled) == ["m0", "m1", "m2", "m3", "m4"]
+
+
+async def test_pings_are_answered_while_every_worker_is_busy(autojump_clock: Any) -> None:
+    plugin = Recorder("1")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        busy, busy_ref = session.pipe()
+        await host.calls.send(Call(Message("work", 1000), busy_ref).to_wire())
+        receiver, ref = session.pipe()
+        await host.calls.send(Ping(ref).to_wire())
+        with trio.fail_after(1):
+            check_pong(await receiver.receive())
+        await busy.aclose()
+
+
+async def test_an_unknown_op_resets_its_reply_channel_and_serving_goes_on(
+    autojump_clock: Any,
+) -> None:
+    async with serving(lambda: Recorder(), []) as (session, control):
+        host = await ready_host(session, control)
+        receiver, ref = session.pipe()
+        await host.calls.send({"op": "cancel", "reply": ref})
+        with pytest.raises(ChannelResetError, match="unsupported op 'cancel'"):
+            await receiver.receive()
+        await host.calls.send({"op": "call"})  # malformed: logged, skipped
+        assert (await host.call(Message("work", 0))).messages[0].body == {"done": ANY_ID}
+
+
+class _AnyId:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+
+ANY_ID: Any = _AnyId()
+
+
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda: Recorder("bad"), "OptionError: plugin 'recorder': bad option 'bad': bad on"),
+        (lambda: FailingStart(), "RuntimeError: no database"),
+    ],
+)
+async def test_a_plugin_that_cannot_start_sends_fail_and_exits_1(
+    make: Callable[[], ServablePlugin], error: str, autojump_clock: Any
+) -> None:
+    codes: list[int] = []
+    async with serving(make, codes) as (_session, control):
+        handshake = parse_handshake(await control.receive())
+    assert isinstance(handshake, Fail)
+    assert handshake.error.startswith(error)
+    assert codes == [EXIT_FAILED]
+
+
+async def test_the_host_ending_the_session_ends_serving_and_runs_the_stop_hook(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder()
+    codes: list[int] = []
+    async with serving(lambda: plugin, codes) as (session, control):
+        await ready_host(session, control)
+    assert codes == [EXIT_OK]
+    assert plugin.stopped
