@@ -17,11 +17,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import trio
 
-__all__ = ["Event", "EventBus", "EventKind", "Subscription"]
+__all__ = ["Event", "EventBus", "EventKind", "Subscription", "result_event"]
 
 
 class EventKind:
@@ -58,6 +58,15 @@ class Event:
         wire["plugin"] = self.plugin
         wire["time"] = self.time
         return wire
+
+
+class _HasWire(Protocol):
+    def to_wire(self) -> dict[str, Any]: ...
+
+
+def result_event(result: _HasWire) -> Event:
+    """The ``result`` event for a routed :class:`~router.result.Result`."""
+    return Event(EventKind.RESULT, None, result.to_wire())
 
 
 class Subscription:

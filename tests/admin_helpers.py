@@ -114,6 +114,11 @@ class ThreadedDaemon:
         assert self._token is not None
         return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
 
+    def run(self, fn: Any, *args: Any) -> Any:
+        """Run ``await fn(*args)`` in the daemon's trio thread."""
+        assert self._token is not None
+        return trio.from_thread.run(fn, *args, trio_token=self._token)
+
     def __enter__(self) -> ThreadedDaemon:
         self._thread.start()
         self._ready.wait(30)

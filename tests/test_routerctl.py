@@ -12,6 +12,7 @@ import pytest
 from admin_helpers import ThreadedDaemon, tags
 from click.testing import CliRunner, Result
 
+from router.admin.client import connect_admin
 from router.cli.routerctl import main
 from router.events import EventKind
 
@@ -164,10 +165,15 @@ def test_watch_json_prints_one_object_per_line(daemon: ThreadedDaemon) -> None:
     assert daemon.rig is not None
     rig = daemon.rig
 
+    async def send_one() -> None:
+        async with connect_admin(daemon.path) as admin:
+            await admin.request("send", message={"type": "t.x"})
+
     def feeder() -> None:
+        # Not through CliRunner: it swaps sys.stdout, which the watching runner owns.
         while daemon.run_sync(lambda: rig.events.subscribers) == 0:
             pass
-        ctl(daemon, "send", "t.x")
+        daemon.run(send_one)
 
     thread = threading.Thread(target=feeder)
     thread.start()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugin_sdk import Message, PluginInfo
 
-from ..events import Event, EventBus, EventKind
+from ..events import EventBus, EventKind, result_event
 from . import view
 from .protocol import ok
 
@@ -84,9 +84,9 @@ async def _stats(server: AdminServer) -> dict[str, Any]:
 
 async def _send(server: AdminServer, message: Message) -> dict[str, Any]:
     result = await server.router.route(message)
-    wire = result.to_wire()
-    server.events.publish(Event(EventKind.RESULT, None, wire))
-    return ok(result=wire)
+    event = result_event(result)
+    server.events.publish(event)
+    return ok(result=event.data)
 
 
 async def _shutdown(server: AdminServer) -> dict[str, Any]:

@@ -223,13 +223,13 @@ class AdminServer:
                 await channel.aclose()
                 return
             try:
-                request = parse_request(payload)
+                request: Request | str = parse_request(payload)
             except AdminRequestError as exc:
-                requests.start_soon(self._answer, reply, fail(str(exc)))
-                continue
-            if request.op == "watch":
+                request = str(exc)
+            if isinstance(request, Request) and request.op == "watch":
                 watches.start_soon(self._watch, reply, request, watches)
                 continue
+            # Waiting here stops reading the channel: its credit holds the client back.
             await limiter.acquire_on_behalf_of(reply)
             requests.start_soon(self._run, reply, request, limiter)
 
@@ -243,13 +243,21 @@ class AdminServer:
         except Exception as exc:
             log.debug("admin reply not delivered: %s", _describe(exc))
 
-    async def _run(self, reply: Sender, request: Request, limiter: trio.CapacityLimiter) -> None:
+    async def _run(
+        self, reply: Sender, request: Request | str, limiter: trio.CapacityLimiter
+    ) -> None:
+        """Do one request (or refuse a malformed one: ``request`` is then the reason)."""
         try:
+            if isinstance(request, str):
+                await self._answer(reply, fail(request))
+                return
             # Shielded: an edit or a routed message must not be cut in half because the
-            # client went away; cancellation still applies once it has finished.
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + OP_DEADLINE):
+            # client went away; the deadline still bounds it.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + OP_DEADLINE) as scope:
                 answer = await self._dispatch(request)
-                await self._answer(reply, answer)
+            if scope.cancelled_caught:
+                answer = fail(f"{request.op} did not finish within {OP_DEADLINE:.0f} s")
+            await self._answer(reply, answer)
         finally:
             limiter.release_on_behalf_of(reply)
         if request.op == "shutdown":
