@@ -231,6 +231,17 @@ async def test_shutdown_answers_calls_the_hook_and_serving_ends(sock: str) -> No
         assert not os.path.exists(other)
 
 
+async def test_shutdown_sets_a_stop_event_given_positionally(sock: str) -> None:
+    stop = trio.Event()
+    async with admin_rig(sock, [tags("a")]) as rig, trio.open_nursery() as nursery:
+        other = sock + ".2"
+        await nursery.start(serve_admin, rig.router, other, stop)
+        async with connect_admin(other) as admin:
+            await admin.request("shutdown")
+        with trio.fail_after(10):
+            await stop.wait()
+
+
 async def test_second_server_on_a_live_socket_is_refused(sock: str) -> None:
     async with admin_rig(sock, [tags("a")]) as rig:
         with pytest.raises(AdminSocketError, match="another routerd"):

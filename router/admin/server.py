@@ -318,18 +318,26 @@ def _clip(value: object, limit: int = 200) -> str:
 async def serve_admin(
     router: Router,
     path: str | None = None,
+    on_shutdown: trio.Event | Callable[[], object] | None = None,
     *,
     events: EventBus | None = None,
-    on_shutdown: Callable[[], object] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve routerd's admin interface for ``router`` on the unix socket at ``path``.
 
     ``path`` defaults to :func:`~.socket_path.default_socket_path`. Use with
-    ``await nursery.start(serve_admin, router, path)``: it returns the path once the
-    socket accepts connections. Returns after a client's ``shutdown`` request has been
-    answered (``on_shutdown`` is called first, so the daemon can start stopping), or
-    runs until cancelled; the socket file is removed either way.
+    ``await nursery.start(serve_admin, router, path, stop_event)``: it returns the
+    path once the socket accepts connections. Raises
+    :class:`~.socket_path.AdminSocketError` if the path cannot be used.
+
+    A client's ``shutdown`` request is answered, then ``on_shutdown`` is set (a
+    ``trio.Event``) or called, so the daemon can start stopping; serving itself ends
+    once the connections have closed (at most a 2 s grace), or when cancelled. The
+    socket file is removed either way. Watchers see what is published on ``events``:
+    give the same bus to the exec handles (``ExecHandle(events=bus)``) and publish
+    routed results with :func:`router.events.result_event`.
     """
-    server = AdminServer(router, events=events, on_shutdown=on_shutdown)
+    hook: Callable[[], object] | None
+    hook = on_shutdown.set if isinstance(on_shutdown, trio.Event) else on_shutdown
+    server = AdminServer(router, events=events, on_shutdown=hook)
     await server.serve(path, task_status=task_status)
