@@ -91,7 +91,8 @@ class Subscription:
         self._queue.append(event)
         self._lot.unpark_all()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """End this subscription: iteration stops once the queued events are read."""
         self.closed = True
         self._lot.unpark_all()
 
@@ -161,4 +162,4 @@ class EventBus:
             yield sub
         finally:
             self._subscribers.remove(sub)
-            sub._close()
+            sub.close()

@@ -51,7 +51,7 @@ async def test_unsubscribing_ends_iteration() -> None:
 
             nursery.start_soon(drain)
             await trio.testing.wait_all_tasks_blocked()
-            sub._close()
+            sub.close()
     assert seen == ["x"]
     with pytest.raises(trio.EndOfChannel):
         await sub.get()

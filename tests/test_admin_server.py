@@ -242,6 +242,29 @@ async def test_shutdown_sets_a_stop_event_given_positionally(sock: str) -> None:
             await stop.wait()
 
 
+async def test_shutdown_ends_watches_cleanly(sock: str) -> None:
+    async with admin_rig(sock, [tags("a")]) as rig, trio.open_nursery() as nursery:
+        other = sock + ".2"
+        await nursery.start(partial(serve_admin, rig.router, other, events=rig.events))
+        seen: list[dict[str, Any]] = []
+        async with (
+            connect_admin(other) as watcher,
+            connect_admin(other) as admin,
+            trio.open_nursery() as watching,
+        ):
+
+            async def watch() -> None:
+                async for event in watcher.watch():
+                    seen.append(event)
+
+            watching.start_soon(watch)
+            while rig.events.subscribers == 0:
+                await trio.sleep(0)
+            await admin.request("shutdown")
+        # The watch loop ended by itself (no exception): routerd CLOSEd the stream.
+        assert seen == []
+
+
 async def test_second_server_on_a_live_socket_is_refused(sock: str) -> None:
     async with admin_rig(sock, [tags("a")]) as rig:
         with pytest.raises(AdminSocketError, match="another routerd"):

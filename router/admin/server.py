@@ -26,7 +26,7 @@ from plugin_sdk.session import Receiver, Sender, Session, open_session
 from plugin_sdk.wire import Connection, ErrorCode, Role
 
 from ..engine import Router
-from ..events import EventBus, EventKind
+from ..events import EventBus, EventKind, Subscription
 from . import ops
 from .peercred import PeerCredentials, is_allowed, peer_credentials
 from .protocol import AdminRequestError, Request, fail, ok, parse_request
@@ -82,6 +82,7 @@ class AdminServer:
         """The peer check: own uid and root. Replaceable (tests, stricter policies)."""
         self._on_shutdown = on_shutdown
         self._edits = trio.Lock()
+        self._watching: set[Subscription] = set()
         self.started_at = time.time()
         self.connections = 0
         """Connections accepted so far (refused ones included)."""
@@ -285,11 +286,18 @@ class AdminServer:
         try:
             async with reply:
                 with self.events.subscribe() as events:
-                    await reply.send(ok(watching=True))
-                    async for event in events:
-                        if not results and event.kind == EventKind.RESULT:
-                            continue
-                        await reply.send(event.to_wire())
+                    self._watching.add(events)
+                    try:
+                        if self.shutdown_requested.is_set():
+                            events.close()
+                        await reply.send(ok(watching=True))
+                        async for event in events:
+                            if not results and event.kind == EventKind.RESULT:
+                                continue
+                            await reply.send(event.to_wire())
+                    finally:
+                        self._watching.discard(events)
+            # Only a shutdown ends the loop: the CLOSE sent here tells the client so.
         except Exception as exc:
             # The client closed or reset its end, or left: the normal way a watch ends.
             log.debug("admin watch ended: %s", _describe(exc))
@@ -297,6 +305,8 @@ class AdminServer:
     def _request_shutdown(self) -> None:
         log.info("shutdown requested over the admin socket")
         self.shutdown_requested.set()
+        for watch in self._watching:
+            watch.close()
         if self._on_shutdown is not None:
             self._on_shutdown()
 
