@@ -15,6 +15,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -202,6 +203,36 @@ def model_route(
         return ModelResult("delivered", None, "", outputs, trace)
     by, reason = own_drops[0]
     return ModelResult("dropped", by, reason, outputs, trace)
+
+
+def drive_routing(
+    routing: Any,
+    respond: Callable[[Any], Reply | Exception],
+    pick: Callable[[int], int] = lambda n: n - 1,
+    *,
+    max_steps: int = 100_000,
+) -> Any:
+    """Run a :class:`router.pipeline.Routing` to its result, without an event loop.
+
+    ``respond(call)`` answers each call; ``pick(n)`` chooses which of the ``n`` open
+    calls completes next. Open calls are a stack with each new batch pushed in
+    reverse, so the default (the last) is the depth-first order the model walks in.
+    """
+    from router.pipeline import Call, Routing
+
+    assert isinstance(routing, Routing)
+    open_calls: list[Call] = []
+    for _ in range(max_steps):
+        open_calls.extend(reversed(routing.pending()))
+        if routing.done:
+            return routing.result()
+        call = open_calls.pop(pick(len(open_calls)))
+        out = respond(call)
+        if isinstance(out, Exception):
+            routing.complete(call.token, None, duration=0.0, error=f"{type(out).__name__}: {out}")
+        else:
+            routing.complete(call.token, out, duration=0.0)
+    raise AssertionError("routing did not terminate")
 
 
 def observed(result: object) -> ModelResult:

@@ -468,3 +468,14 @@ async def test_edits_while_a_stream_flows_lose_no_message(
     orders = {tuple(h.plugin for h in res.trace) for res in results}
     assert orders <= {("a", "b"), ("a", "b", "c"), ("a", "c"), ("c", "a")}
     assert ("c", "a") in orders and ("a", "b") in orders
+
+
+async def test_fan_out_branches_reach_a_concurrency_one_plugin_in_reply_order() -> None:
+    fan = ScriptedHandle("fan", script={"t": emit(*(Message("t", f"b{i}") for i in range(8)))})
+    seq = ScriptedHandle("seq", ["t"])
+    async with router.open([fan, seq]) as r:
+        for _ in range(5):
+            seq.calls.clear()
+            result = await r.route(Message("t", "x"))
+            assert bodies(seq.calls) == [f"b{i}" for i in range(8)]
+            assert bodies(result.messages) == [f"b{i}" for i in range(8)]

@@ -11,12 +11,13 @@ from routing_model import (
     ScriptedPlugin,
     answer,
     assert_agrees,
+    drive_routing,
     model_route,
     observed,
     scripted_plugins,
 )
 
-from plugin_sdk import Message
+from plugin_sdk import Message, Reply
 from router.pipeline import Call, Plan, Routing
 from router.result import Result
 
@@ -29,29 +30,19 @@ def drive(
     hop_limit: int,
     max_messages: int,
 ) -> Result:
-    """Run the pure core to the end, completing the call ``pick(len(open))`` each step.
-
-    Open calls are kept as a stack with each new batch pushed in reverse, so
-    ``pick = lambda n: n - 1`` is the depth-first order the model walks in.
-    """
+    """Route ``message`` with the pure core, completing calls in ``pick`` order."""
     by_name = {p.info.name: p for p in plugins}
     routing = Routing(
         message, Plan(p.info for p in plugins), hop_limit=hop_limit, max_messages=max_messages
     )
-    open_calls: list[Call] = []
     # Enough for every message of the budget to visit every plugin with every attempt.
     bound = max_messages * (len(plugins) + 1) * 3 + 1
-    for _ in range(bound):
-        open_calls.extend(reversed(routing.pending()))
-        if routing.done:
-            return routing.result()
-        call = open_calls.pop(pick(len(open_calls)))
-        out = answer(by_name[call.plugin], call.message, call.attempt)
-        if isinstance(out, Exception):
-            routing.complete(call.token, None, duration=0.0, error=f"{type(out).__name__}: {out}")
-        else:
-            routing.complete(call.token, out, duration=0.0)
-    raise AssertionError("routing did not terminate")
+
+    def respond(call: Call) -> Reply | Exception:
+        return answer(by_name[call.plugin], call.message, call.attempt)
+
+    result: Result = drive_routing(routing, respond, pick, max_steps=bound)
+    return result
 
 
 limits = st.tuples(st.integers(1, 5), st.integers(1, 40))

@@ -26,13 +26,13 @@ def _render(chain: Sequence[tuple[str, str]], end: str) -> str:
 def describe_loop(lineage: Lineage, new_type: str, hop_limit: int) -> str:
     """The failure reason when deriving ``new_type`` would make ``lineage`` too long.
 
-    Names the repeating cycle (types and plugins) when the lineage holds one, else
-    the whole chain: either way the text starts with "routing loop".
+    Names the first repeating cycle (types and plugins) when the lineage holds one,
+    else the whole chain: either way the text starts with "routing loop".
     """
-    last = lineage[-1]
-    for j in range(len(lineage) - 2, -1, -1):
-        if lineage[j] == last:
-            cycle = lineage[j:-1]
+    # The earliest step that repeats starts the cycle, so it reads from the input on.
+    for i, step in enumerate(lineage):
+        if step in lineage[i + 1 :]:
+            cycle = lineage[i : lineage.index(step, i + 1)]
             return (
                 f"routing loop: {_render(cycle, cycle[0][0])}"
                 f" (lineage exceeded the hop limit of {hop_limit})"
