@@ -1,6 +1,7 @@
 """Test plugin (run as a script): what it does is chosen per message type.
 
 Option: ``key=value`` words: ``name=`` (default "scripted"), ``concurrency=``,
+``timeout=``, ``on_error=``,
 ``refuse=1`` (the option is rejected: a ``fail`` handshake), ``stop-note=PATH`` (the
 stop hook writes "stopped" there).
 """
@@ -31,6 +32,8 @@ class Scripted(Plugin):
             raise OptionError("refused as asked (refuse=1)")
         self.name = settings.get("name", self.name)
         self.concurrency = int(settings.get("concurrency", 1))
+        self.timeout = float(settings.get("timeout", self.timeout))
+        self.on_error = settings.get("on_error", self.on_error)
         self.stop_note = settings.get("stop-note")
         self.waiting = 0
         self.gate_open = trio.Event()

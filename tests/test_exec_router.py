@@ -1,0 +1,67 @@
+"""Subprocess plugins inside a real Router: routing, per-call timeouts, on-error policies."""
+
+from __future__ import annotations
+
+import trio
+from exec_helpers import module_cmd, scripted, wait_until
+
+from plugin_sdk import Message
+from router import Router, Status
+from router.builtins.authz import Authz
+from router.exec import ExecHandle, ExecState
+from router.handle import InProcessHandle
+
+
+async def test_an_exec_plugin_and_an_in_process_plugin_share_a_pipeline() -> None:
+    mount = ExecHandle(module_cmd("router.builtins.host_mount:HostMount", "/data /var/data"))
+    authz = InProcessHandle(Authz("deny container.create Image=untrusted/*; allow *"))
+    async with Router([authz, mount]) as router:
+        ok = await router.route(Message("container.create", {"Image": "alpine"}))
+        denied = await router.route(Message("container.create", {"Image": "untrusted/x"}))
+    assert ok.status is Status.DELIVERED
+    assert ok.messages[0].body["HostConfig"]["Binds"] == ["/data:/var/data"]
+    assert [hop.plugin for hop in ok.trace] == ["authz", "host-mount"]
+    assert denied.status is Status.DROPPED
+    assert denied.by == "authz"
+
+
+async def test_a_call_timing_out_in_the_engine_gets_a_hung_plugin_restarted() -> None:
+    handle = scripted("timeout=0.3", ping_timeout=0.3)
+    async with Router([handle]) as router:
+        first_pid = handle.pid
+        result = await router.route(Message("hang", 60))
+        assert result.status is Status.FAILED
+        assert "timed out" in result.reason
+        await wait_until(lambda: handle.restarts == 1 and handle.state is ExecState.READY)
+        assert handle.pid != first_pid
+        again = await router.route(Message("echo", "back"))
+    assert again.status is Status.DELIVERED
+    assert again.messages[0].body["echo"] == "back"
+
+
+async def test_a_crash_with_on_error_skip_lets_the_message_through() -> None:
+    handle = scripted("on_error=skip")
+    async with Router([handle]) as router:
+        result = await router.route(Message("crash", {"keep": 1}))
+    assert result.status is Status.DELIVERED
+    assert result.messages[0].body == {"keep": 1}
+    assert result.trace[0].verdict == "skip"
+
+
+async def test_a_crash_with_the_default_policy_fails_the_message_naming_the_plugin() -> None:
+    handle = scripted("name=fragile")
+    async with Router([handle]) as router:
+        result = await router.route(Message("crash"))
+    assert result.status is Status.FAILED
+    assert result.by == "fragile"
+    assert "exited with status 3" in result.reason
+
+
+async def test_the_engine_sees_the_plugins_handshake_info() -> None:
+    handle = scripted("name=seen concurrency=5")
+    async with Router([handle]) as router:
+        assert router.plan.names == ("seen",)
+        assert router.plan.plugins[0].concurrency == 5
+        with trio.fail_after(10):
+            result = await router.route(Message("echo", 1))
+    assert result.status is Status.DELIVERED
