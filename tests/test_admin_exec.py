@@ -32,6 +32,7 @@ async def test_exec_plugin_added_served_restarted_and_removed(tmp_path: Path) ->
             row = added["plugin"]
             assert (row["name"], row["kind"], row["state"]) == ("host-mount", "exec", "ready")
             assert isinstance(row["pid"], int) and row["restarts"] == 0
+            assert row["command"] == HOST_MOUNT and row["last_error"] == ""
             first_pid = row["pid"]
 
             body = {"Image": "alpine"}

@@ -47,6 +47,8 @@ def plugin_row(
         "state": _state(handle),
         "pid": getattr(handle, "pid", None),
         "restarts": getattr(handle, "restarts", 0),
+        "command": getattr(handle, "command", None),
+        "last_error": getattr(handle, "last_error", "") or "",
         "handled": counters.get("handled", 0),
         "dropped": counters.get("dropped", 0),
         "failed": counters.get("failed", 0),
