@@ -88,6 +88,7 @@ def scripted_plugins(draw: st.DrawFn, max_plugins: int = 5) -> list[ScriptedPlug
             priority=draw(st.integers(-1, 1)),
             on_error=draw(st.sampled_from(list(OnError))),
             max_attempts=draw(st.integers(1, 3)),
+            concurrency=draw(st.integers(1, 3)),
         )
         actions = draw(st.dictionaries(st.sampled_from(TYPES), action, max_size=4))
         plugins.append(ScriptedPlugin(info, actions))

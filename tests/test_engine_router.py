@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -479,3 +480,27 @@ async def test_fan_out_branches_reach_a_concurrency_one_plugin_in_reply_order() 
             result = await r.route(Message("t", "x"))
             assert bodies(seq.calls) == [f"b{i}" for i in range(8)]
             assert bodies(result.messages) == [f"b{i}" for i in range(8)]
+
+
+async def test_stopping_a_stream_early_releases_its_in_flight_slots(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    slow = ScriptedHandle("slow", default=Delay(1), concurrency=10)
+    async with router.open([slow], max_in_flight=2) as r:
+        async with contextlib.aclosing(r.route_stream(_items(_inputs(10)))) as stream:
+            async for _ in stream:
+                break
+        results = [res async for res in r.route_stream(_items(_inputs(4)))]
+        assert len(results) == 4
+        assert slow.max_active == 2
+
+
+async def test_cancelling_around_an_open_router_stops_its_plugins_quietly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handle = ScriptedHandle("p", default=HANG)
+    with trio.move_on_after(5) as scope:
+        async with router.open([handle]) as r:
+            await r.route(Message("t"))
+    assert scope.cancelled_caught
+    assert handle.stopped

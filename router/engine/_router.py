@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -248,7 +248,9 @@ class Router:
         async with self._in_flight:
             return await self._run(self._begin(message))
 
-    async def route_stream(self, items: AsyncIterable[Message | Result]) -> AsyncIterator[Result]:
+    async def route_stream(
+        self, items: AsyncIterable[Message | Result]
+    ) -> AsyncGenerator[Result, None]:
         """Route a stream of inputs, yielding one result per input, in input order.
 
         A :class:`Result` among the items (an input that failed before routing,
