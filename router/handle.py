@@ -94,14 +94,16 @@ class InProcessHandle:
 def as_handle(obj: PluginHandle | SdkPlugin) -> PluginHandle:
     """``obj`` itself if it is a handle, or an :class:`InProcessHandle` around a plugin.
 
-    A handle's ``info`` is a :class:`PluginInfo`; a plugin's ``info`` is a method.
+    A handle has ``call()``; a plugin has ``handle()`` and an ``info()`` method. The
+    check looks at the class only: a subprocess handle's ``info`` cannot be read
+    before it has started.
     """
-    info = getattr(obj, "info", None)
-    if isinstance(info, PluginInfo) and callable(getattr(obj, "call", None)):
+    kind = type(obj)
+    if callable(getattr(kind, "call", None)):
         return obj  # type: ignore[return-value]  # checked structurally just above
-    if callable(info) and callable(getattr(obj, "handle", None)):
+    if callable(getattr(kind, "handle", None)) and callable(getattr(kind, "info", None)):
         return InProcessHandle(obj)  # type: ignore[arg-type]
     raise TypeError(
-        f"{obj!r} is neither a plugin handle (info property, call()) nor a plugin"
-        " (info(), handle()): cannot route to it"
+        f"{obj!r} is neither a plugin handle (call()) nor a plugin (info(), handle()):"
+        " cannot route to it"
     )

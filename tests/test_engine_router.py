@@ -504,3 +504,30 @@ async def test_cancelling_around_an_open_router_stops_its_plugins_quietly(
             await r.route(Message("t"))
     assert scope.cancelled_caught
     assert handle.stopped
+
+
+class LateInfoHandle(ScriptedHandle):
+    """Like a subprocess handle: its info is known only once started (handshake)."""
+
+    @property
+    def info(self) -> PluginInfo:
+        if not self.started:
+            raise RuntimeError("info is known only after start()")
+        return super().info
+
+
+async def test_open_takes_handles_whose_info_is_known_only_after_start() -> None:
+    late = LateInfoHandle("late")
+    async with router.open([late, ScriptedHandle("early")]) as r:
+        assert r.plan.names == ("late", "early")
+        result = await r.route(Message("t"))
+    assert [h.plugin for h in result.trace] == ["late", "early"]
+
+
+async def test_a_duplicate_name_learnt_at_start_stops_everything_started() -> None:
+    log: list[str] = []
+    handles = [LateInfoHandle("same", log=log), LateInfoHandle("same", log=log)]
+    with pytest.raises(PlanError, match="'same'"):
+        async with router.open(handles):
+            pass  # pragma: no cover
+    assert log == ["start same", "start same", "stop same", "stop same"]
