@@ -137,11 +137,17 @@ async def test_up_to_concurrency_calls_run_at_once_and_finish_out_of_order(
     plugin = Recorder("3")
     async with serving(lambda: plugin, []) as (session, control):
         host = await ready_host(session, control)
-        async with trio.open_nursery() as nursery:
-            for i, delay in enumerate([0.5, 0.1, 0.3, 0.0, 0.2]):
-                nursery.start_soon(host.call, Message("work", delay, id=f"m{i}"))
+        receivers = []
+        for i, delay in enumerate([0.5, 0.1, 0.3, 0.0, 0.2]):
+            receiver, ref = session.pipe()
+            await host.calls.send(Call(Message("work", delay, id=f"m{i}"), ref).to_wire())
+            receivers.append(receiver)
+        for receiver in receivers:
+            parse_reply(await receiver.receive())
     assert plugin.peak == 3
-    assert plugin.handled[0] == "m3"
+    # m0..m2 start at once; m1 ends first; m0, the slowest, ends last.
+    assert plugin.handled[0] == "m1"
+    assert plugin.handled[-1] == "m0"
     assert sorted(plugin.handled) == ["m0", "m1", "m2", "m3", "m4"]
 
 
