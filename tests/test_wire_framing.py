@@ -148,6 +148,8 @@ def test_after_a_remote_error_every_call_raises_the_same_error() -> None:
     ("body", "needle"),
     [
         (b"", "not a msgpack array"),
+        (b"\x91", "frame type"),
+        (b"\x93\x02", "channel id must be an integer"),
         (msgpack.packb(5), "not a msgpack array"),
         (msgpack.packb([]), "frame type"),
         (msgpack.packb(["x"]), "frame type"),

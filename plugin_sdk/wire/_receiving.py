@@ -145,16 +145,21 @@ class Receiving(ConnectionState):
         return RemoteProtocolError(f"{where}: {text}", code, offset=self._frame_offset, channel=ch)
 
     def _dispatch(self, body: memoryview, events: list[Event]) -> None:
-        self._frame_type = -1
         self._frame_channel = None
-        head = read_array_header(body, 0)
-        if head is None:
-            raise self._remote("frame body is not a msgpack array")
-        count, pos = head
-        code_pos = read_int(body, pos) if count else None
-        if code_pos is None:
-            raise self._remote("frame body does not start with a frame type code")
-        ftype, pos = code_pos
+        first = body[0] if len(body) > 1 else 0
+        if 0x91 <= first <= 0x9F and body[1] < 0x80:
+            # The common shape (fixarray, fixint type code), read without helper calls.
+            count, ftype, pos = first & 0x0F, body[1], 2
+        else:
+            self._frame_type = -1
+            head = read_array_header(body, 0)
+            if head is None:
+                raise self._remote("frame body is not a msgpack array")
+            count, pos = head
+            code_pos = read_int(body, pos) if count else None
+            if code_pos is None:
+                raise self._remote("frame body does not start with a frame type code")
+            ftype, pos = code_pos
         self._frame_type = ftype
         if not 0 <= ftype <= GOAWAY:
             raise self._remote(f"unknown frame type {ftype}")
@@ -218,10 +223,12 @@ class Receiving(ConnectionState):
     def _receive_message(self, body: memoryview, count: int, pos: int, events: list[Event]) -> None:
         if count != 3:
             raise self._remote(f"expected 3 elements, got {count}")
-        ch_pos = read_int(body, pos)
-        if ch_pos is None:
-            raise self._remote("channel id must be an integer")
-        ch = ch_pos[0]
+        ch = body[pos] if pos < len(body) else 0xC1
+        if ch >= 0x80:
+            ch_pos = read_int(body, pos)
+            if ch_pos is None:
+                raise self._remote("channel id must be an integer")
+            ch = ch_pos[0]
         self._frame_channel = ch
         st = self._peer_channel(ch)
         size = len(body)
