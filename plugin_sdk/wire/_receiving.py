@@ -69,7 +69,10 @@ class Receiving(ConnectionState):
 
         Parses every complete frame in ``data`` plus what was buffered. Raises
         :class:`RemoteProtocolError` when the peer broke the protocol; the connection
-        is then dead and every later call raises the same error.
+        is then dead, every later call raises the same error, and the events of good
+        frames that preceded the bad one in the same call are dropped with it (the
+        session is over, so nothing may act on them). After this method, call
+        :meth:`data_to_send` (usually b"").
         """
         if self._error is not None:
             raise self._error
@@ -107,8 +110,7 @@ class Receiving(ConnectionState):
             self._die(exc)
             raise
         except Exception as exc:  # pragma: no cover - a bug; never leave a live connection
-            err = RemoteProtocolError(f"internal error while decoding: {exc!r}")
-            self._die(err)
+            self._die(RemoteProtocolError(f"internal error while decoding: {exc!r}"))
             raise
         if pos:
             del buf[:pos]
