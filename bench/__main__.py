@@ -11,6 +11,7 @@ import click
 from .case import Unavailable
 from .config import BenchConfig
 from .figure import Figure, rows_with_ratios
+from .raw_cases import BODY_SIZES
 from .registry import ALL_CASES, select_cases
 from .report import format_table, run_metadata, write_json
 
@@ -31,6 +32,13 @@ DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 @click.option("--only", multiple=True, metavar="GLOB", help="Run only cases matching GLOB.")
 @click.option("--passes", type=click.IntRange(min=1), help="Passes per figure (median taken).")
 @click.option("--messages", type=click.IntRange(min=1), help="Messages per case (override).")
+@click.option(
+    "--size",
+    "sizes",
+    multiple=True,
+    type=click.Choice([label for label, _ in BODY_SIZES]),
+    help="Measure only this body size (repeatable; default: all).",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the cases and exit.")
 def main(
     quick: bool,
@@ -38,6 +46,7 @@ def main(
     only: tuple[str, ...],
     passes: int | None,
     messages: int | None,
+    sizes: tuple[str, ...],
     list_only: bool,
 ) -> None:
     """Measure chanrouter against baselines taken in the same run; print ratios."""
@@ -48,7 +57,7 @@ def main(
     cases = select_cases(only)
     if not cases:
         raise click.UsageError(f"no case matches {', '.join(only)} (see --list)")
-    cfg = BenchConfig.for_mode(quick=quick, passes=passes, messages=messages)
+    cfg = BenchConfig.for_mode(quick=quick, passes=passes, messages=messages, sizes=sizes)
     figures: list[Figure] = []
     skipped: dict[str, str] = {}
     started = time.monotonic()

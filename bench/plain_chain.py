@@ -19,7 +19,15 @@ from .config import BenchConfig
 from .figure import Better, Figure, figure_from_passes
 from .stats import median
 
-__all__ = ["CASES", "STEPS", "add_bind", "container_create", "passthrough", "set_field"]
+__all__ = [
+    "CASES",
+    "STEPS",
+    "add_bind",
+    "container_create",
+    "passthrough",
+    "plain_chain_pass",
+    "set_field",
+]
 
 BIND = "/var/lib/shared:/shared"
 
@@ -67,8 +75,8 @@ STEPS: tuple[Callable[[Message], Message], ...] = (add_bind, set_field, passthro
 """The three steps, in pipeline order."""
 
 
-def _time_chain(messages: Sequence[Message], slices: int) -> tuple[float, float]:
-    """(wall, steady) ns per message for one pass over ``messages``."""
+def plain_chain_pass(messages: Sequence[Message], slices: int) -> tuple[float, float]:
+    """(wall, steady) ns per message for one pass of ``messages`` through :data:`STEPS`."""
     f1, f2, f3 = STEPS
     per_slice = max(1, len(messages) // slices)
     clock = time.perf_counter_ns
@@ -87,11 +95,11 @@ def _time_chain(messages: Sequence[Message], slices: int) -> tuple[float, float]
 def plain_chain_figures(cfg: BenchConfig) -> list[Figure]:
     """ns per message through the 3-call chain (wall and steady state)."""
     messages = [container_create(i) for i in range(cfg.count(200_000, 40_000))]
-    _time_chain(messages[: max(1, len(messages) // 10)], cfg.slices)
+    plain_chain_pass(messages[: max(1, len(messages) // 10)], cfg.slices)
     walls: list[float] = []
     steadies: list[float] = []
     for _ in range(cfg.passes):
-        wall, steady = _time_chain(messages, cfg.slices)
+        wall, steady = plain_chain_pass(messages, cfg.slices)
         walls.append(wall)
         steadies.append(steady)
     return [

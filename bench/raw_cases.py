@@ -26,11 +26,14 @@ from .stats import percentile, steady_rate
 __all__ = [
     "BODY_SIZES",
     "CASES",
+    "CHAIN",
     "PIPELINED_COUNTS",
     "RTT_COUNTS",
     "WINDOW",
     "Latency",
     "Rates",
+    "body_sizes",
+    "chain_sizes",
     "echo_children",
     "latency_figures",
     "rate_figures",
@@ -44,12 +47,24 @@ BODY_SIZES: tuple[tuple[str, int], ...] = (("60B", 60), ("4KiB", 4096), ("64KiB"
 WINDOW = 64
 """Messages in flight for the pipelined figures."""
 CHAIN = 3
+"""Echoes (and plugins) in the chain figures."""
 
 RTT_COUNTS = {"60B": (3000, 400), "4KiB": (2000, 300), "64KiB": (400, 80)}
 """(full, quick) messages per one-at-a-time pass, by body size."""
 PIPELINED_COUNTS = {"60B": (60000, 20000), "4KiB": (20000, 6000), "64KiB": (2000, 600)}
 """(full, quick) messages per pipelined pass: ten slices of measurable length."""
 _CHAIN_SIZES = {"full": ("60B", "4KiB"), "quick": ("60B",)}
+
+
+def body_sizes(cfg: BenchConfig) -> list[tuple[str, int]]:
+    """The (label, bytes) body sizes this run measures."""
+    return [(label, size) for label, size in BODY_SIZES if cfg.wants_size(label)]
+
+
+def chain_sizes(cfg: BenchConfig) -> list[tuple[str, int]]:
+    """The body sizes of the chain figures (fewer: three hops per message cost time)."""
+    chain = _CHAIN_SIZES["quick" if cfg.quick else "full"]
+    return [(label, size) for label, size in body_sizes(cfg) if label in chain]
 
 
 def raw_echo_argv() -> list[str]:
@@ -69,14 +84,10 @@ def echo_children(count: int) -> Iterator[list[FdChild]]:
         yield children
 
 
-def _size(label: str) -> int:
-    return dict(BODY_SIZES)[label]
-
-
 def round_trip_figures(cfg: BenchConfig) -> list[Figure]:
     """p50/p99 round trip of one message at a time, per body size."""
     figures: list[Figure] = []
-    for label, size in BODY_SIZES:
+    for label, size in body_sizes(cfg):
         count = cfg.count(*RTT_COUNTS[label])
         messages = make_messages(count, size)
         with echo_children(1) as (child,):
@@ -160,7 +171,7 @@ def rate_figures(
 def pipelined_figures(cfg: BenchConfig) -> list[Figure]:
     """Messages/s with 64 in flight through one echo, per body size."""
     figures: list[Figure] = []
-    for label, size in BODY_SIZES:
+    for label, size in body_sizes(cfg):
         count = cfg.count(*PIPELINED_COUNTS[label])
         messages = make_messages(count, size)
         with echo_children(1) as children:
@@ -173,9 +184,9 @@ def pipelined_figures(cfg: BenchConfig) -> list[Figure]:
 def chain_figures(cfg: BenchConfig) -> list[Figure]:
     """Messages/s with 64 in flight through 3 echoes in turn, paired with one echo (~1/3)."""
     figures: list[Figure] = []
-    for label in _CHAIN_SIZES["quick" if cfg.quick else "full"]:
+    for label, size in chain_sizes(cfg):
         count = cfg.count(*PIPELINED_COUNTS[label])
-        messages = make_messages(count, _size(label))
+        messages = make_messages(count, size)
         with echo_children(1) as single, echo_children(CHAIN) as chain:
             warm = messages[: max(1, count // 10)]
             run_pipelined(single, warm, WINDOW, cfg.slices)
@@ -194,7 +205,7 @@ def spawn_figures(cfg: BenchConfig) -> list[Figure]:
     """Spawn the raw echo and complete its first round trip: the floor for plugin start-up."""
     message = make_messages(1, 60)
     times: list[float] = []
-    for _ in range(max(cfg.passes, 5)):
+    for _ in range(cfg.passes):
         start = time.perf_counter_ns()
         with echo_children(1) as (child,):
             round_trips(child, message)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Sequence
 
-from . import plain_chain, raw_cases, session_cases
+from . import plain_chain, raw_cases, router_cases, rss_cases, session_cases
 from .case import Case
 
 __all__ = ["ALL_CASES", "select_cases"]
 
-ALL_CASES: tuple[Case, ...] = (*raw_cases.CASES, *plain_chain.CASES, *session_cases.CASES)
+ALL_CASES: tuple[Case, ...] = (
+    *raw_cases.CASES,
+    *plain_chain.CASES,
+    *session_cases.CASES,
+    *router_cases.CASES,
+    *rss_cases.CASES,
+)
 """All cases; a case's baselines come before it so ratios resolve in one run."""
 
 

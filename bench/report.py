@@ -48,7 +48,7 @@ def format_table(rows: Sequence[Row]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]
     right = {1, 3}  # numbers line up on the right
 
     def fmt(cells: Sequence[str]) -> str:

@@ -18,12 +18,12 @@ from .config import BenchConfig
 from .figure import Figure
 from .paired import alternate_async
 from .raw_cases import (
-    BODY_SIZES,
     PIPELINED_COUNTS,
     RTT_COUNTS,
     WINDOW,
     Latency,
     Rates,
+    body_sizes,
     echo_children,
     latency_figures,
     rate_figures,
@@ -67,7 +67,7 @@ async def _pipelined(cfg: BenchConfig) -> list[Figure]:
         return Rates.of(await runners[mode](peer, messages, WINDOW))
 
     figures: list[Figure] = []
-    for label, size in BODY_SIZES:
+    for label, size in body_sizes(cfg):
         raw_messages = make_messages(cfg.count(*PIPELINED_COUNTS[label]), size)
         messages = raw_messages[: cfg.count(*SESSION_COUNTS[label])]
         warm = messages[: max(1, len(messages) // 10)]
@@ -94,7 +94,7 @@ async def _round_trips(cfg: BenchConfig) -> list[Figure]:
         return Latency.of(durations)
 
     figures: list[Figure] = []
-    for label, size in BODY_SIZES:
+    for label, size in body_sizes(cfg):
         count = cfg.count(*RTT_COUNTS[label])
         messages = make_messages(count, size)
         warm = messages[: max(1, count // 10)]
