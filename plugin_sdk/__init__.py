@@ -23,3 +23,15 @@ from .reply import emit as emit
 from .reply import error as error
 from .reply import passthrough as passthrough
 from .reply import replace as replace
+
+
+def run(plugin_class: type[Plugin]) -> None:
+    """Serve ``plugin_class`` over FD 3/4 when this script was started by routerd.
+
+    Call it from a plugin script's ``if __name__ == "__main__":`` block; the option
+    string is ``sys.argv[1]``. Started by hand (without ``CHANROUTER_PLUGIN=1``) it
+    says so and exits 2. Imported lazily so ``import plugin_sdk`` stays free of trio.
+    """
+    from .runner import run as _run
+
+    _run(plugin_class)
