@@ -4,7 +4,7 @@
 ``NoPrivileged`` denies privileged containers. A denial drops the message with the
 reason; the next plugin never sees it. Run both out of process::
 
-    routerd --plugin-exec "python -m plugin_sdk examples.authz_chain:ImagePolicy 'docker.io library'" \\
+    routerd --plugin-exec "python -m plugin_sdk examples.authz_chain:ImagePolicy library" \\
             --plugin-exec "python -m plugin_sdk examples.authz_chain:NoPrivileged"
 """
 
