@@ -531,3 +531,19 @@ async def test_a_duplicate_name_learnt_at_start_stops_everything_started() -> No
         async with router.open(handles):
             pass  # pragma: no cover
     assert log == ["start same", "start same", "stop same", "stop same"]
+
+
+async def test_a_failing_stop_does_not_hide_the_error_that_ended_the_body() -> None:
+    class FailsToStop(ScriptedHandle):
+        async def stop(self) -> None:
+            raise OSError("stuck")
+
+    other = ScriptedHandle("other")
+    with pytest.raises(KeyError) as caught:
+        async with router.open([other, FailsToStop("bad")]):
+            raise KeyError("body")
+    assert other.stopped
+    assert caught.value.__notes__ == ["stopping a plugin also failed: OSError: stuck"]
+    with pytest.raises(OSError, match="stuck"):
+        async with router.open([FailsToStop("bad")]):
+            pass

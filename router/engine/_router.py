@@ -168,8 +168,8 @@ class Router:
                 started.append(handle)
             slots = [_Slot.of(handle) for handle in started]
             self._current = _Snapshot(_plan_of(slots), {slot.info.name: slot for slot in slots})
-        except BaseException:
-            await self._stop_handles(reversed(started))
+        except BaseException as exc:
+            await self._stop_handles(reversed(started), after=exc)
             raise
         async with contextlib.AsyncExitStack() as stack:
             self._nursery = await stack.enter_async_context(trio.open_nursery())
@@ -196,25 +196,32 @@ class Router:
                 raise
         finally:
             self._nursery = None
-            current = self._current.plan.registered
-            await self._stop_slots(self._current.slots[i.name] for i in reversed(current))
-
-    async def _stop_handle(self, handle: PluginHandle) -> None:
-        await self._stop_handles([handle])
+            slots = self._current.slots
+            handles = [slots[i.name].handle for i in reversed(self._current.plan.registered)]
+            await self._stop_handles(handles, after=exc)
 
     async def _stop_slots(self, slots: Iterable[_Slot]) -> None:
         await self._stop_handles([slot.handle for slot in slots])
 
-    async def _stop_handles(self, handles: Iterable[PluginHandle]) -> None:
-        """Stop each handle, even when an earlier one fails or we are being cancelled."""
-        errors: list[BaseException] = []
+    async def _stop_handles(
+        self, handles: Iterable[PluginHandle], *, after: BaseException | None = None
+    ) -> None:
+        """Stop each handle, even when an earlier one fails or we are being cancelled.
+
+        A failed stop is raised, unless we are already unwinding from ``after``:
+        then it becomes a note on that exception rather than hiding it.
+        """
+        errors: list[Exception] = []
         with trio.CancelScope(shield=True):
             for handle in handles:
                 try:
                     await handle.stop()
                 except Exception as exc:
                     errors.append(exc)
-        if errors:
+        if after is not None:
+            for error in errors:
+                after.add_note(f"stopping a plugin also failed: {_describe_exception(error)}")
+        elif errors:
             raise errors[0]
 
     def _running(self) -> trio.Nursery:
@@ -472,8 +479,8 @@ class Router:
                 slot = _Slot.of(handle)
                 snapshot = self._current
                 plan = snapshot.plan.with_added(slot.info, position)
-            except BaseException:
-                await self._stop_handle(handle)
+            except BaseException as exc:
+                await self._stop_handles([handle], after=exc)
                 raise
             self._swap(_Snapshot(plan, {**snapshot.slots, slot.info.name: slot}))
 
@@ -501,8 +508,8 @@ class Router:
                 new = _Slot.of(handle)
                 snapshot = self._current
                 plan = snapshot.plan.with_replaced(name, new.info)
-            except BaseException:
-                await self._stop_handle(handle)
+            except BaseException as exc:
+                await self._stop_handles([handle], after=exc)
                 raise
             old = snapshot.slots[name]
             slots = {n: s for n, s in snapshot.slots.items() if n != name}
