@@ -547,3 +547,14 @@ async def test_a_failing_stop_does_not_hide_the_error_that_ended_the_body() -> N
     with pytest.raises(OSError, match="stuck"):
         async with router.open([FailsToStop("bad")]):
             pass
+
+
+async def test_a_stream_item_that_is_not_a_message_is_an_error_in_its_place() -> None:
+    items: list[object] = [Message("t", "a"), {"type": "t"}]
+    seen: list[Result] = []
+    async with router.open([ScriptedHandle("p")]) as r:
+        with pytest.raises(TypeError, match="got dict, not a Message"):
+            async for res in r.route_stream(_items(items)):  # type: ignore[arg-type]
+                seen.append(res)
+        assert len(seen) == 1
+        assert (await r.route(Message("t"))).status == Status.DELIVERED

@@ -329,6 +329,9 @@ class Router:
             if isinstance(item, Result):
                 pending.set(item)
                 continue
+            if not isinstance(item, Message):
+                pending.set(TypeError(f"route_stream got {type(item).__name__}, not a Message"))
+                return
             job = self._begin(item)
             try:
                 await jobs.send((pending, job))
