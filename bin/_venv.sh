@@ -12,15 +12,28 @@ ensure_venv() {
     if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
-    py="${PYTHON:-python3}"
-    if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-        echo "chanrouter needs Python 3.11 or newer as '$py' (set PYTHON=/path/to/python3.11)" >&2
+    py=""
+    for candidate in ${PYTHON:-python3 python3.13 python3.12 python3.11}; do
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            py="$candidate"
+            break
+        fi
+    done
+    if [[ -z "$py" ]]; then
+        echo "chanrouter needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
         exit 1
     fi
     echo "[chanrouter] installing into $VENV${extras:+ (with $extras extras)} ..." >&2
     [[ -x "$VENV/bin/python" ]] || "$py" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT${extras:+[$extras]}" >&2
+    local log="$VENV/.chanrouter-install.log"
+    # pip's and setuptools' chatter goes to a log, shown only if the install fails.
+    if ! { "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip \
+            && "$VENV/bin/python" -m pip install --disable-pip-version-check \
+                -e "$ROOT${extras:+[$extras]}"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "[chanrouter] install failed (log: $log)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
     # A test install satisfies the plain one too.
     [[ -z "$extras" ]] || echo "$want" > "$VENV/.chanrouter-installed"

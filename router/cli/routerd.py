@@ -8,6 +8,7 @@ over the admin socket, until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -267,9 +268,10 @@ async def _stream(r: Router, fmt: str, stop: trio.Event, bus: EventBus) -> None:
         nursery.start_soon(read)
         nursery.start_soon(stop_reading)
         async with results_send, items_recv:
-            async for result in r.route_stream(items_recv):
-                bus.publish(result_event(result))
-                await results_send.send(result.to_wire())
+            async with contextlib.aclosing(r.route_stream(items_recv)) as results:
+                async for result in results:
+                    bus.publish(result_event(result))
+                    await results_send.send(result.to_wire())
         # The writer finishes when results_send closes; only the watcher is left.
         reading.cancel()
         stop.set()
