@@ -82,8 +82,11 @@ async def test_repeated_crashes_quarantine_the_plugin_until_restarted_by_hand() 
             await wait_for_state(handle, ExecState.READY)
             assert (await handle.call(Message("echo", 1))).verdict is Verdict.CONTINUE
         kinds = []
+        delays = []
         while (event := events.get_nowait()) is not None:
             kinds.append(event.kind)
+            if event.kind == EventKind.CRASHED:
+                delays.append(event.data["restart_in"])
     assert kinds == [
         EventKind.STARTED,
         EventKind.CRASHED,
@@ -95,6 +98,8 @@ async def test_repeated_crashes_quarantine_the_plugin_until_restarted_by_hand() 
         EventKind.RESTARTED,
         EventKind.STOPPED,
     ]
+    # Backoff doubles from backoff_initial; the quarantining crash schedules no restart.
+    assert delays == [0.01, 0.02, None]
 
 
 async def test_garbage_on_the_protocol_pipe_kills_the_plugin_and_logs_what_it_sent(

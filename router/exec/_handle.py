@@ -288,8 +288,8 @@ class ExecHandle:
             else:
                 self._last_error = ending.reason
                 log.error("plugin %s crashed: %s", self.label, ending.reason)
-                self._emit(EventKind.CRASHED, reason=ending.reason)
                 delay = self._history.crash(trio.current_time())
+                self._emit(EventKind.CRASHED, reason=ending.reason, restart_in=delay)
                 if delay is None:
                     self._state = ExecState.QUARANTINED
                     recent = self._history.recent(trio.current_time())
