@@ -97,8 +97,12 @@ class RouterdProcess:
     and only its tail kept, so a chatty plugin costs the test no memory).
     """
 
-    def __init__(self, process: trio.Process) -> None:
+    def __init__(self, process: trio.Process, *, json_results: bool, slim: bool) -> None:
         self.process = process
+        self._json = json_results
+        self._slim = slim
+        self.raw_stdout = bytearray()
+        """stdout as is, when results are not JSON lines (``--format msgpack``)."""
         self.pid: int = process.pid
         self.results: list[dict[str, Any]] = []
         self.log: list[str] = []
@@ -111,9 +115,16 @@ class RouterdProcess:
         assert self.process.stdout is not None
         buf = b""
         async for chunk in self.process.stdout:
+            if not self._json:
+                self.raw_stdout += chunk
+                continue
             buf += chunk
             *lines, buf = buf.split(b"\n")
-            self.results.extend(json.loads(line) for line in lines if line)
+            for line in lines:
+                result = json.loads(line)
+                if self._slim:
+                    result = {k: result[k] for k in ("id", "status", "by", "reason")}
+                self.results.append(result)
             self._changed.set()
             self._changed = trio.Event()
         self.stdout_closed.set()
@@ -166,10 +177,14 @@ class RouterdProcess:
 
 
 @asynccontextmanager
-async def routerd(args: Sequence[str], *, cwd: str | None = None) -> AsyncIterator[RouterdProcess]:
+async def routerd(
+    args: Sequence[str], *, slim: bool = False, cwd: str | None = None
+) -> AsyncIterator[RouterdProcess]:
     """Run ``routerd ARGS`` for the block; on the way out it and its children are killed.
 
-    ``args`` are routerd's options (``--plugin-exec`` commands and so on).
+    ``args`` are routerd's options (``--plugin-exec`` commands and so on). With
+    ``--format msgpack`` stdout is kept raw (``raw_stdout``); ``slim`` keeps only each
+    result's id, status, by and reason (for tests that route megabytes).
     """
     process = await trio.lowlevel.open_process(
         routerd_argv(*args),
@@ -178,7 +193,7 @@ async def routerd(args: Sequence[str], *, cwd: str | None = None) -> AsyncIterat
         stderr=subprocess.PIPE,
         cwd=cwd,
     )
-    daemon = RouterdProcess(process)
+    daemon = RouterdProcess(process, json_results="msgpack" not in args, slim=slim)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(daemon._read_stdout)
