@@ -13,6 +13,9 @@ is a map with an ``op`` and a ``reply`` (a Sender the host put in it):
   with their sum.
 
 When the host closes the request channel, the peer ends its session and exits 0.
+
+Run as ``fd34_peer.py echo`` it instead echoes every message of the channel it
+accepts on a channel it opens, in order (a pipelined echo, for throughput checks).
 """
 
 from __future__ import annotations
@@ -60,17 +63,22 @@ async def handle(session: Session, request: dict[str, Any]) -> None:
             await reply.send({"error": f"unknown op {op!r}"})
 
 
-async def main() -> None:
-    """Serve one request channel over FD 3/4."""
+async def main(mode: str) -> None:
+    """Serve one request channel (or echo one channel) over FD 3/4."""
     receive = trio.lowlevel.FdStream(3)
     send = trio.lowlevel.FdStream(4)
     async with open_session(receive, send, Role.RESPONDER) as session:
         requests = await session.accept()
+        if mode == "echo":
+            async with await session.open_sender() as echoes:
+                async for message in requests:
+                    await echoes.send(message)
+            return
         async with trio.open_nursery() as nursery:
             async for request in requests:
                 nursery.start_soon(handle, session, request)
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    trio.run(main, sys.argv[1] if len(sys.argv) > 1 else "serve")
     sys.exit(0)

@@ -324,3 +324,26 @@ async def test_any_payloads_arrive_identical_and_in_order(payloads: list[Any], w
 
         nursery.start_soon(write)
         assert [m async for m in await b.accept()] == payloads
+
+
+async def test_nowait_variants_move_what_is_possible_now_and_say_would_block_otherwise() -> None:
+    async with session_pair(b_options={"window": 100}) as (a, b):
+        sender = await a.open_sender()
+        sender.send_nowait("x" * 150)  # credit 100 > 0: goes, overdrawing it
+        with pytest.raises(trio.WouldBlock):
+            sender.send_nowait("no credit left")
+        idle, _ = b.pipe()
+        with pytest.raises(trio.WouldBlock):
+            idle.receive_nowait()  # nothing can have arrived
+        receiver = await b.accept()
+        await trio.testing.wait_all_tasks_blocked()
+        assert receiver.receive_nowait() == "x" * 150
+        await trio.testing.wait_all_tasks_blocked()  # the credit came back
+        sender.send_nowait("again")
+        await sender.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        assert receiver.receive_nowait() == "again"
+        with pytest.raises(EndOfChannel):
+            receiver.receive_nowait()
+        with pytest.raises(trio.ClosedResourceError):
+            sender.send_nowait("closed")

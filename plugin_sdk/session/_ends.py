@@ -221,6 +221,20 @@ class Sender(_WriteEnd, trio.abc.SendChannel[Any]):
         self._session._send_message(channel, value)
         await cancel_shielded_checkpoint()
 
+    def send_nowait(self, value: Any) -> None:
+        """Send one message if that needs no waiting, else raise :class:`trio.WouldBlock`
+        (nothing sent). Saves the scheduling round of ``send`` for batches."""
+        self._raise_if_unusable()
+        channel = self._channel
+        session = self._session
+        if (
+            channel is None
+            or session._conn.credit(channel) <= 0
+            or len(session._outbuf) > session._high_water
+        ):
+            raise trio.WouldBlock
+        session._send_message(channel, value)
+
 
 class _ReadEnd(_End):
     """An end that reads: a buffer the session fills, credit returned as it drains."""
@@ -289,19 +303,33 @@ class Receiver(_ReadEnd, trio.abc.ReceiveChannel[Any]):
         await checkpoint_if_cancelled()
         queue = self._queue
         while not queue:
-            if self._closed:
-                raise self._closed_error()
-            if self._reset is not None:
-                raise self._reset_error()
-            if self._eof:
-                raise EndOfChannel(f"channel {self._channel} was closed by its writer")
-            if self._session._dead is not None:
-                raise self._session._death_error()
+            self._raise_if_finished()
             await self._lot.park()
         payload, size = queue.popleft()
         self._consumed(size)
         await cancel_shielded_checkpoint()
         return payload
+
+    def receive_nowait(self) -> Any:
+        """Return the next payload if one has arrived, else raise :class:`trio.WouldBlock`
+        (or the error ``receive`` would raise). Drains a burst without scheduling rounds."""
+        if not self._queue:
+            self._raise_if_finished()
+            raise trio.WouldBlock
+        payload, size = self._queue.popleft()
+        self._consumed(size)
+        return payload
+
+    def _raise_if_finished(self) -> None:
+        """Raise why nothing more will arrive, if so (called with an empty queue)."""
+        if self._closed:
+            raise self._closed_error()
+        if self._reset is not None:
+            raise self._reset_error()
+        if self._eof:
+            raise EndOfChannel(f"channel {self._channel} was closed by its writer")
+        if self._session._dead is not None:
+            raise self._session._death_error()
 
 
 class ByteStreamWriter(_WriteEnd, trio.abc.SendStream):

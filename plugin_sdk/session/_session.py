@@ -5,8 +5,11 @@ dispatches every event of a read without awaiting, straight into the buffers of
 the channel ends (:mod:`._ends`). The writer owns the outgoing buffer: every
 frame any task produces is appended to one ``bytearray``, and the writer hands
 everything accumulated to a single ``send_all`` (one write per frame would cost
-trio about 3x in throughput). Tasks that send data wait above a high-water mark
-of buffered bytes; control frames (CREDIT, CLOSE, RESET, GOAWAY) never wait.
+trio about 3x in throughput); before writing it lets runnable tasks add their
+frames too (see ``_gather``). Tasks that send data wait while more than
+``high_water`` bytes are queued, so at most ``high_water`` + one frame is queued
+plus one batch inside ``send_all``; control frames (CREDIT, CLOSE, RESET,
+GOAWAY) never wait.
 
 The writer runs in a cancel scope shielded from the caller's cancellation, so
 the GOAWAY queued on the way out still reaches the peer when the code using the
@@ -61,6 +64,8 @@ HIGH_WATER: Final = 1 << 20
 """Default outgoing-buffer size above which ``send`` and ``send_all`` wait."""
 _DATA_OVERHEAD: Final = 32  # a DATA frame's msgpack header is at most 16 bytes
 _MAX_DATA_CHUNK: Final = 1 << 16  # small enough to interleave streams, big enough to be cheap
+_GATHER_ROUNDS: Final = 64  # bounds the latency a steady trickle of frames can add
+_GATHER_BYTES: Final = 1 << 16  # a batch this big is worth writing at once
 
 
 class Session:
@@ -381,6 +386,7 @@ class Session:
                             break
                         await self._writer_lot.park()
                         continue
+                    await self._gather()
                     data = self._outbuf
                     self._outbuf = bytearray()
                     if self._space_lot:
@@ -392,6 +398,31 @@ class Session:
                 self._writer_done.set()
                 self._outbuf = bytearray()
                 await trio.aclose_forcefully(self._send)
+
+    async def _gather(self) -> None:
+        """Let the tasks that are ready to run add their frames before we write.
+
+        A write to a pipe wakes the peer and costs far more than a scheduling
+        round, and a task that sends yields after every frame; so we wait
+        scheduling rounds while the buffer grows or other tasks are runnable.
+        trio only reports tasks already queued for the *next* round, so once
+        frames have been arriving we want two quiet rounds in a row; a lone
+        frame goes after one. Rounds and bytes are bounded to cap the latency.
+        """
+        quiet_needed = 1
+        quiet = 0
+        for _ in range(_GATHER_ROUNDS):
+            size = len(self._outbuf)
+            if size >= _GATHER_BYTES or self._closing:
+                return
+            await cancel_shielded_checkpoint()
+            if len(self._outbuf) != size or trio.lowlevel.current_statistics().tasks_runnable:
+                quiet = 0
+                quiet_needed = 2
+            else:
+                quiet += 1
+                if quiet >= quiet_needed:
+                    return
 
     async def _read_loop(self) -> None:
         conn = self._conn
