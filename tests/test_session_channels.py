@@ -347,3 +347,17 @@ async def test_nowait_variants_move_what_is_possible_now_and_say_would_block_oth
             receiver.receive_nowait()
         with pytest.raises(trio.ClosedResourceError):
             sender.send_nowait("closed")
+
+
+async def test_references_in_messages_dropped_unread_are_reset_so_the_peer_does_not_wait() -> None:
+    async with session_pair() as (a, b):
+        requests = await a.open_sender()
+        replies, reply_ref = a.pipe()
+        await requests.send({"nested": [{"reply": reply_ref}]})
+        receiver = await b.accept()
+        await trio.testing.wait_all_tasks_blocked()  # the request is queued, unread
+        await receiver.aclose()
+        with pytest.raises(ChannelResetError) as caught:
+            await replies.receive()
+        assert caught.value.code is ErrorCode.CANCELLED
+        assert "never read" in caught.value.reason

@@ -110,6 +110,10 @@ class _End:
             self._end_channel_locally(channel)
         self._wake()
 
+    def _abandon(self) -> None:
+        """Nobody will ever use this end: end its channel with RESET CANCELLED."""
+        self._close_now()
+
     async def aclose(self) -> None:
         """Close this end (see the class docstring for what the peer sees); idempotent."""
         self._close_now()
@@ -117,6 +121,18 @@ class _End:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} channel={self._channel}>"
+
+
+def _abandon_ends(payload: Any) -> None:
+    """RESET (CANCELLED) every live end inside a payload that will never be read."""
+    if isinstance(payload, _End):
+        payload._abandon()
+    elif isinstance(payload, dict):
+        for value in payload.values():
+            _abandon_ends(value)
+    elif isinstance(payload, list):
+        for item in payload:
+            _abandon_ends(item)
 
 
 class _WriteEnd(_End):
@@ -165,6 +181,9 @@ class _WriteEnd(_End):
         if not self._closed:
             self._abort = (code, reason)
             self._close_now()
+
+    def _abandon(self) -> None:
+        self._reset_now("the message carrying it was never read", ErrorCode.CANCELLED)
 
     async def reset(self, reason: str = "", code: ErrorCode = ErrorCode.APPLICATION_ERROR) -> None:
         """Abort the channel with RESET (``code``, ``reason``): the reader gets
@@ -291,12 +310,19 @@ class Receiver(_ReadEnd, trio.abc.ReceiveChannel[Any]):
             self._lot.unpark_all()
 
     def _on_reset(self, code: ErrorCode, reason: str) -> None:
-        self._queue.clear()
+        self._drop_queue()
         super()._on_reset(code, reason)
 
     def _close_now(self) -> None:
-        self._queue.clear()
+        self._drop_queue()
         super()._close_now()
+
+    def _drop_queue(self) -> None:
+        """Discard unread messages, ending the channels their references created:
+        otherwise the peer would wait forever for a reply nobody will send."""
+        queue = self._queue
+        while queue:
+            _abandon_ends(queue.popleft()[0])
 
     async def receive(self) -> Any:
         """Return the next message's payload (see the class docstring for the errors)."""
