@@ -53,6 +53,11 @@ class FailingStart(Recorder):
         raise RuntimeError("no database")
 
 
+class FailingStop(Recorder):
+    async def stop(self) -> None:
+        raise RuntimeError("cannot flush")
+
+
 class Host:
     """The router's side: a session, the control channel and the calls channel."""
 
@@ -212,3 +217,13 @@ async def test_the_host_ending_the_session_ends_serving_and_runs_the_stop_hook(
         await ready_host(session, control)
     assert codes == [EXIT_OK]
     assert plugin.stopped
+
+
+async def test_a_failing_stop_hook_is_logged_and_makes_the_exit_status_1(
+    autojump_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    codes: list[int] = []
+    async with serving(lambda: FailingStop(), codes) as (session, control):
+        await ready_host(session, control)
+    assert codes == [EXIT_FAILED]
+    assert any("stop hook failed" in r.getMessage() for r in caplog.records)

@@ -81,21 +81,26 @@ async def serve(
         except Exception as exc:
             # Whatever went wrong is the operator's to read: send it, then exit 1.
             log.error("plugin failed to start: %s", exc)
-            await control.send(Fail(f"{type(exc).__name__}: {exc}").to_wire())
-            await control.aclose()
+            with contextlib.suppress(trio.BrokenResourceError):
+                await control.send(Fail(f"{type(exc).__name__}: {exc}").to_wire())
+                await control.aclose()
             return EXIT_FAILED
-        await control.send(Ready(info).to_wire())
+        code = EXIT_FAILED
         try:
+            await control.send(Ready(info).to_wire())
             calls = await session.accept()
             code = await _serve_calls(plugin, calls, info.concurrency)
         except SessionBroken as exc:
             log.error("session broke: %s", exc)
-            code = EXIT_FAILED
         except SessionClosed:
             code = EXIT_OK
         finally:
             with trio.CancelScope(shield=True):
-                await plugin.stop()
+                try:
+                    await plugin.stop()
+                except Exception:
+                    log.exception("the stop hook failed")
+                    code = EXIT_FAILED
         return code
 
 

@@ -409,7 +409,7 @@ class ExecHandle:
         if live.death is not None or live.stop_requested:
             return
         if isinstance(error, SessionBroken):
-            live.die(f"broke the protocol: {error}; it sent {live.tap.sample()}", violation=True)
+            live.die(f"broke the protocol: {error}; it sent {live.tap.sample()}")
             return
         # Usually the process exited: give the exit watcher the chance to say how.
         with trio.move_on_after(1.0):

@@ -38,8 +38,6 @@ class Live:
         self.info: PluginInfo | None = None
         self.death: str | None = None
         """Why this incarnation ended abnormally; None while healthy or stopping cleanly."""
-        self.violation = False
-        """It broke the protocol (as opposed to exiting or hanging)."""
         self.wake = trio.Event()
         """Set when the supervisor must act: a death, or a stop/restart request."""
         self.stop_requested = False
@@ -61,11 +59,10 @@ class Live:
         """Calls sent and not yet answered."""
         return len(self._inflight)
 
-    def die(self, reason: str, *, violation: bool = False) -> None:
+    def die(self, reason: str) -> None:
         """End this incarnation: fail calls in flight, wake the supervisor (first reason wins)."""
         if self.death is None:
             self.death = reason
-            self.violation = violation
         for scope in self._inflight:
             scope.cancel()
         if not self.ready:
@@ -121,9 +118,7 @@ class Live:
             raise self._crashed()
         except EndOfChannel:
             abandoned = False
-            self.die(
-                f"closed a reply channel without answering (message {message.id})", violation=True
-            )
+            self.die(f"closed a reply channel without answering (message {message.id})")
             raise PluginProtocolError(
                 f"plugin {self.label} closed the reply channel without answering"
             ) from None
@@ -149,7 +144,7 @@ class Live:
         try:
             return parse_reply(payload)
         except AppProtocolError as exc:
-            self.die(f"sent a malformed reply: {exc}", violation=True)
+            self.die(f"sent a malformed reply: {exc}")
             raise PluginProtocolError(
                 f"plugin {self.label} sent a malformed reply: {exc}"
             ) from None
@@ -165,7 +160,7 @@ class Live:
                 check_pong(await receiver.receive())
                 return True
         except AppProtocolError as exc:
-            self.die(f"answered a ping with {exc}", violation=True)
+            self.die(f"answered a ping with {exc}")
         except (trio.BrokenResourceError, trio.EndOfChannel):
             pass
         finally:
