@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from plugin_sdk import Message, OptionError, Plugin, handles
+from plugin_sdk import Message, OptionError, Plugin, PluginInfo, Reply, Verdict, handles
 from plugin_sdk.app import Call, Fail, Ping, Ready, check_pong, parse_handshake, parse_reply
 from plugin_sdk.runner import EXIT_FAILED, EXIT_OK, ServablePlugin, serve
 from plugin_sdk.session import ChannelResetError, Receiver, Role, Sender, Session, open_session
@@ -227,3 +227,28 @@ async def test_a_failing_stop_hook_is_logged_and_makes_the_exit_status_1(
         await ready_host(session, control)
     assert codes == [EXIT_FAILED]
     assert any("stop hook failed" in r.getMessage() for r in caplog.records)
+
+
+class RaisingHandle:
+    """Not a plugin_sdk.Plugin: a hand-made plugin whose handle() breaks its contract."""
+
+    def info(self) -> PluginInfo:
+        return PluginInfo("raiser", ("work",))
+
+    async def start(self) -> None:
+        pass
+
+    async def handle(self, message: Message) -> Reply:
+        raise KeyError(message.id)
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_an_exception_from_handle_becomes_an_error_reply(autojump_clock: Any) -> None:
+    async with serving(RaisingHandle, []) as (session, control):
+        host = await ready_host(session, control)
+        reply = await host.call(Message("work", 0, id="k1"))
+        again = await host.call(Message("work", 0, id="k2"))
+    assert reply == Reply(Verdict.ERROR, (), "KeyError: 'k1'")
+    assert again.reason == "KeyError: 'k2'"

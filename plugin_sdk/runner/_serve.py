@@ -24,7 +24,7 @@ from ..app import (
 )
 from ..info import PluginInfo
 from ..message import Message
-from ..reply import Reply
+from ..reply import Reply, error
 from ..session import Receiver, Sender, SessionBroken, SessionClosed, open_session
 from ..wire import ErrorCode, Role
 
@@ -138,7 +138,12 @@ async def _serve_calls(plugin: ServablePlugin, calls: Receiver, concurrency: int
 async def _worker(plugin: ServablePlugin, queue: trio.MemoryReceiveChannel[Call[Sender]]) -> None:
     async with queue:
         async for call in queue:
-            reply = await plugin.handle(call.message)
+            try:
+                reply = await plugin.handle(call.message)
+            except Exception as exc:
+                # The plugin API never raises here; a hand-made ServablePlugin might.
+                log.exception("handle() raised on message %s", call.message.id)
+                reply = error(f"{type(exc).__name__}: {exc}")
             await _answer(call.reply, reply_to_wire(reply))
 
 
