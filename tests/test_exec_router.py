@@ -7,15 +7,15 @@ from exec_helpers import module_cmd, scripted, wait_until
 
 from plugin_sdk import Message
 from router import Router, Status
+from router import open as router_open
 from router.builtins.authz import Authz
 from router.exec import ExecHandle, ExecState
-from router.handle import InProcessHandle
 
 
 async def test_an_exec_plugin_and_an_in_process_plugin_share_a_pipeline() -> None:
     mount = ExecHandle(module_cmd("router.builtins.host_mount:HostMount", "/data /var/data"))
-    authz = InProcessHandle(Authz("deny container.create Image=untrusted/*; allow *"))
-    async with Router([authz, mount]) as router:
+    authz = Authz("deny container.create Image=untrusted/*; allow *")
+    async with router_open(plugins=[authz, mount]) as router:
         ok = await router.route(Message("container.create", {"Image": "alpine"}))
         denied = await router.route(Message("container.create", {"Image": "untrusted/x"}))
     assert ok.status is Status.DELIVERED
