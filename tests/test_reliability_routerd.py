@@ -11,7 +11,6 @@ import signal
 from pathlib import Path
 
 import msgpack
-import pytest
 import trio
 from exec_helpers import pid_alive, wait_dead, wait_until
 from reliability_helpers import (
@@ -76,13 +75,6 @@ async def test_sigterm_finishes_messages_in_flight_writes_their_results_and_stop
     assert not pid_alive(plugin)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: routerd aborts (SIGABRT, 'Fatal Python error: _enter_buffered_busy') at "
-    "exit after SIGTERM while stdin is still open: router/cli/routerd.py _read_stdin leaves "
-    "a worker thread blocked in sys.stdin.buffer.read1 (abandon_on_cancel=True), holding the "
-    "BufferedReader's lock during interpreter shutdown",
-)
 async def test_sigterm_with_stdin_still_open_exits_0(tmp_path: Path) -> None:
     daemon, code, _ = await _sigterm_with_messages_in_flight(tmp_path / "stopped")
     assert code == 0, daemon.log_text()

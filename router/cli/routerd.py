@@ -147,12 +147,13 @@ def _stdin_is_stream() -> bool:
 
 async def _read_stdin(fmt: str) -> AsyncIterator[Item]:
     decoder = make_decoder(fmt)
-    stdin = sys.stdin.buffer
-    read1 = getattr(stdin, "read1", stdin.read)  # a BufferedReader has read1; be lenient
+    fd = sys.stdin.fileno()
     while True:
-        # A thread per 64 KiB chunk: works for pipes, files and ttys alike, and
-        # never puts the shared stdin file description in non-blocking mode.
-        chunk = await trio.to_thread.run_sync(read1, READ_CHUNK, abandon_on_cancel=True)
+        # A thread per 64 KiB chunk works for pipes, files and ttys alike and never puts
+        # the shared stdin file description in non-blocking mode. os.read, not the
+        # buffered sys.stdin: a read abandoned at SIGTERM must hold no Python-level lock
+        # (a BufferedReader's lock held at interpreter exit aborts the process).
+        chunk = await trio.to_thread.run_sync(os.read, fd, READ_CHUNK, abandon_on_cancel=True)
         for item in decoder.feed(chunk):
             yield item
         if not chunk:
