@@ -34,6 +34,7 @@ from .plain_chain import container_create, plain_chain_pass
 from .raw_cases import (
     CHAIN,
     PIPELINED_COUNTS,
+    RTT_COUNTS,
     WINDOW,
     Latency,
     Rates,
@@ -47,6 +48,7 @@ from .raw_cases import (
 )
 from .raw_driver import make_messages, round_trips, run_pipelined
 from .router_driver import echo_messages, route_one_at_a_time, route_pipelined
+from .stats import median
 
 __all__ = ["CASES", "echo_plugin_argv"]
 
@@ -64,9 +66,7 @@ def echo_plugin_argv(name: str) -> list[str]:
 @asynccontextmanager
 async def _exec_router(plugins: int) -> AsyncIterator[Router]:
     handles = [ExecHandle(echo_plugin_argv(f"echo{i + 1}")) for i in range(plugins)]
-    # Router itself, not router.open: open's as_handle() reads .info, which an
-    # ExecHandle cannot answer before its handshake.
-    async with Router(handles, max_in_flight=WINDOW) as r:
+    async with router.open(handles, max_in_flight=WINDOW) as r:
         yield r
 
 
@@ -80,21 +80,22 @@ async def _exec_figures(cfg: BenchConfig) -> list[Figure]:
 
     figures: list[Figure] = []
     for label, size in body_sizes(cfg):
-        rtt_count = cfg.count(*ROUTER_RTT_COUNTS[label])
-        count = cfg.count(*ROUTER_COUNTS[label])
+        raw_rtt = make_messages(cfg.count(*RTT_COUNTS[label]), size)
         raw_messages = make_messages(cfg.count(*PIPELINED_COUNTS[label]), size)
-        rtt_messages = raw_messages[:rtt_count]
         with echo_children(1) as raw:
-            round_trips(raw[0], rtt_messages[: max(1, rtt_count // 10)])
-            run_pipelined(raw, raw_messages[: max(1, len(raw_messages) // 10)], WINDOW)
+            round_trips(raw[0], raw_rtt[: cfg.warm_count(30)])
+            run_pipelined(raw, raw_messages[: cfg.warm_count()], WINDOW)
             async with _exec_router(1) as r:
-                await routed_latency(r, max(1, rtt_count // 10), size)
+                warm = await route_one_at_a_time(r, echo_messages(cfg.warm_count(30), size))
+                rate = 1e9 / median(warm)
+                rtt_count = cfg.sized(rate, *ROUTER_RTT_COUNTS[label], floor=50)
                 base_l, cand_l = await alternate_async(
                     cfg.passes,
-                    partial(raw_latency, raw[0], rtt_messages),
+                    partial(raw_latency, raw[0], raw_rtt),
                     partial(routed_latency, r, rtt_count, size),
                 )
-                await routed_rates(r, max(1, count // 10), size)
+                rate = (await routed_rates(r, cfg.warm_count(), size)).wall
+                count = cfg.sized(rate, *ROUTER_COUNTS[label])
                 base_r, cand_r = await alternate_async(
                     cfg.passes,
                     partial(raw_rates, raw, raw_messages, cfg.slices),
@@ -105,12 +106,12 @@ async def _exec_figures(cfg: BenchConfig) -> list[Figure]:
             f"router.exec1.w{WINDOW}.{label}", cand_r, f"raw.w{WINDOW}.{label}", base_r
         )
     for label, size in chain_sizes(cfg):
-        count = cfg.count(*ROUTER_COUNTS[label])
         raw_messages = make_messages(cfg.count(*PIPELINED_COUNTS[label]), size)
         with echo_children(CHAIN) as chain:
-            run_pipelined(chain, raw_messages[: max(1, len(raw_messages) // 10)], WINDOW)
+            run_pipelined(chain, raw_messages[: cfg.warm_count()], WINDOW)
             async with _exec_router(CHAIN) as r:
-                await routed_rates(r, max(1, count // 10), size)
+                rate = (await routed_rates(r, cfg.warm_count(), size)).wall
+                count = cfg.sized(rate, *ROUTER_COUNTS[label])
                 base, cand = await alternate_async(
                     cfg.passes,
                     partial(raw_rates, chain, raw_messages, cfg.slices),
@@ -127,7 +128,6 @@ def exec_figures(cfg: BenchConfig) -> list[Figure]:
 
 
 async def _builtin_figures(cfg: BenchConfig) -> list[Figure]:
-    count = cfg.count(20_000, 4_000)
     plain_messages = [container_create(i) for i in range(cfg.count(200_000, 40_000))]
     plugins = [
         HostMount("/var/lib/shared /shared"),
@@ -140,7 +140,8 @@ async def _builtin_figures(cfg: BenchConfig) -> list[Figure]:
         return 1e9 / rates.wall, 1e9 / rates.steady
 
     async with router.open(plugins, max_in_flight=WINDOW) as r:
-        await routed(r, max(1, count // 10))
+        per_message_ns, _ = await routed(r, cfg.warm_count(500))
+        count = cfg.sized(1e9 / per_message_ns, 20_000, 4_000)
         plain_chain_pass(plain_messages[: len(plain_messages) // 10], cfg.slices)
         base, cand = await alternate_async(
             cfg.passes,

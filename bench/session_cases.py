@@ -69,13 +69,13 @@ async def _pipelined(cfg: BenchConfig) -> list[Figure]:
     figures: list[Figure] = []
     for label, size in body_sizes(cfg):
         raw_messages = make_messages(cfg.count(*PIPELINED_COUNTS[label]), size)
-        messages = raw_messages[: cfg.count(*SESSION_COUNTS[label])]
-        warm = messages[: max(1, len(messages) // 10)]
+        warm = raw_messages[: cfg.warm_count()]
         with echo_children(1) as raw:
             run_pipelined(raw, warm, WINDOW, cfg.slices)
             for mode in MODES:
                 async with open_echo_peer(mode) as peer:
-                    await runners[mode](peer, warm, WINDOW)
+                    rate = (await runners[mode](peer, warm, WINDOW)).wall_rate
+                    messages = raw_messages[: cfg.sized(rate, *SESSION_COUNTS[label])]
                     base, cand = await alternate_async(
                         cfg.passes,
                         partial(raw_rates, raw, raw_messages, cfg.slices),
@@ -95,16 +95,16 @@ async def _round_trips(cfg: BenchConfig) -> list[Figure]:
 
     figures: list[Figure] = []
     for label, size in body_sizes(cfg):
-        count = cfg.count(*RTT_COUNTS[label])
-        messages = make_messages(count, size)
-        warm = messages[: max(1, count // 10)]
+        raw_messages = make_messages(cfg.count(*RTT_COUNTS[label]), size)
+        warm = raw_messages[: cfg.warm_count(30)]
         with echo_children(1) as (raw,):
             round_trips(raw, warm)
             async with open_echo_peer("request") as peer:
-                await run_calls(peer, warm, 1, cfg.slices)
+                rate = (await run_calls(peer, warm, 1, cfg.slices))[0].wall_rate
+                messages = raw_messages[: cfg.sized(rate, *RTT_COUNTS[label], floor=50)]
                 base, cand = await alternate_async(
                     cfg.passes,
-                    partial(raw_latency, raw, messages),
+                    partial(raw_latency, raw, raw_messages),
                     partial(session_latency, peer, messages),
                 )
         figures += latency_figures(f"session.request.rtt.{label}", cand, f"raw.rtt.{label}", base)
