@@ -1,6 +1,6 @@
 """Test plugin (run as a script): stamps its name into ``body["seen"]`` of every message.
 
-Option: ``key=value`` words: ``name=`` (default "worker"), ``accepts=`` (default "job"),
+Option: ``key=value`` words: ``name=`` (default "worker"),
 ``on_error=``, ``max_attempts=``, ``timeout=``, ``concurrency=``, ``delay=`` (seconds each
 call waits first, a trio sleep: the plugin stays responsive to pings).
 A result whose ``seen`` lists each plugin of a pipeline exactly once, in order, proves
