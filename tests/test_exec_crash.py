@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import trio
@@ -56,14 +57,30 @@ async def test_a_crash_fails_the_calls_in_flight_and_the_plugin_comes_back() -> 
         assert "exited with status 3" in handle.last_error
 
 
-async def test_calls_while_restarting_are_refused_at_once() -> None:
+async def test_a_call_whose_deadline_comes_before_the_restart_is_refused_at_once() -> None:
     slow = RestartPolicy(backoff_initial=30.0, backoff_max=30.0)
     async with running(scripted(restart=slow)) as handle:
         with pytest.raises(PluginCrashed):
             await handle.call(Message("crash"))
-        await wait_for_state(handle, ExecState.RESTARTING)
-        with pytest.raises(PluginUnavailable, match=r"restarting \(last error: .*status 3"):
+        with (
+            trio.fail_after(5),
+            pytest.raises(PluginUnavailable, match=r"restarting, in .*s \(last error: .*status 3"),
+        ):
             await handle.call(Message("echo", 1))
+
+
+async def test_a_call_during_a_short_restart_waits_for_the_restarted_plugin(
+    tmp_path: Path,
+) -> None:
+    async with running(scripted()) as handle:
+        first_pid = handle.pid
+        with pytest.raises(PluginCrashed):
+            await handle.call(Message("crash-once", str(tmp_path / "marker")))
+        # What the engine does for on_error=retry: call again at once, within a timeout.
+        with trio.fail_after(10):
+            reply = await handle.call(Message("crash-once", str(tmp_path / "marker")))
+        assert reply.messages[0].body == "survived"
+        assert handle.pid != first_pid
 
 
 async def test_repeated_crashes_quarantine_the_plugin_until_restarted_by_hand() -> None:

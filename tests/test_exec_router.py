@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import trio
 from exec_helpers import module_cmd, scripted, wait_until
 
@@ -65,3 +67,15 @@ async def test_the_engine_sees_the_plugins_handshake_info() -> None:
         with trio.fail_after(10):
             result = await router.route(Message("echo", 1))
     assert result.status is Status.DELIVERED
+
+
+async def test_a_crash_with_on_error_retry_is_retried_on_the_restarted_plugin(
+    tmp_path: Path,
+) -> None:
+    handle = scripted("on_error=retry timeout=10")
+    async with Router([handle]) as router:
+        result = await router.route(Message("crash-once", str(tmp_path / "marker")))
+    assert result.status is Status.DELIVERED, result
+    assert result.messages[0].body == "survived"
+    assert [hop.verdict for hop in result.trace][-1] != "retry"
+    assert handle.restarts == 1

@@ -3,8 +3,9 @@
 One supervisor task per handle runs the plugin's incarnations one after another:
 spawn, handshake, serve calls until the process dies (or hangs, or breaks the
 protocol), then restart after a backoff delay or quarantine it (see
-:mod:`._restart`). ``call`` never waits for a restart: while the plugin is down it
-raises :class:`PluginUnavailable` at once and the engine's on-error policy decides.
+:mod:`._restart`). ``call`` waits for a restart only when it is due before the caller's
+deadline; otherwise (and while quarantined) it raises :class:`PluginUnavailable` at
+once and the engine's on-error policy decides.
 
 The supervisor runs as a trio *system task*: :class:`~router.handle.PluginHandle`'s
 ``start()`` takes no nursery, yet the process must be watched from ``start()`` until
@@ -106,6 +107,10 @@ class ExecHandle:
         self._max_line = max_line
         self._events = events
         self._state = ExecState.NEW
+        self._changed = trio.Event()
+        """Set (and replaced) on every state change: call() waits on it while restarting."""
+        self._restart_at: float | None = None
+        """When a scheduled restart will spawn (trio time); None when due now or not set."""
         self._info: PluginInfo | None = None
         self._live: Live | None = None
         """The incarnation that is ready for calls."""
@@ -186,7 +191,7 @@ class ExecHandle:
         """Spawn the plugin and wait for its handshake; raise :class:`PluginStartError`."""
         if self._state is not ExecState.NEW:
             raise RuntimeError(f"plugin {self.label} was started already")
-        self._state = ExecState.STARTING
+        self._set_state(ExecState.STARTING)
         trio.lowlevel.spawn_system_task(self._supervise, name=f"exec plugin {self.command!r}")
         try:
             await self._first_outcome.wait()
@@ -201,23 +206,39 @@ class ExecHandle:
     async def call(self, message: Message) -> Reply:
         """Send ``message`` and return the plugin's reply.
 
-        Raises :class:`PluginUnavailable` at once while the plugin is not ready,
-        :class:`PluginCrashed` if it dies meanwhile (:class:`PluginProtocolError` if it
-        answered with nonsense), and :class:`ExecError` if it refused this call. When
-        the caller gives up (a timeout cancels the call) the plugin is pinged, and
-        killed and restarted if the ping goes unanswered too.
+        While the plugin restarts after a crash, the call waits for it if the restart
+        is due before the caller's deadline (``trio.current_effective_deadline()``: the
+        engine's per-call timeout), so a retry reaches the restarted plugin; otherwise,
+        and while it is quarantined or stopped, it raises :class:`PluginUnavailable` at
+        once. Raises :class:`PluginCrashed` if the plugin dies meanwhile
+        (:class:`PluginProtocolError` if it answered with nonsense), and
+        :class:`ExecError` if it refused this call. When the caller gives up (a timeout
+        cancels the call) the plugin is pinged, and killed and restarted if the ping
+        goes unanswered too.
         """
-        live = self._live
-        if live is None or self._state is not ExecState.READY or live.wake.is_set():
-            last = live.death if live is not None and live.death else self._last_error
-            suffix = f" (last error: {last})" if last else ""
-            raise PluginUnavailable(f"plugin {self.label} is {self.state}{suffix}")
-        return await live.call(message)
+        while True:
+            live = self._live
+            if live is not None and self._state is ExecState.READY and not live.wake.is_set():
+                return await live.call(message)
+            state = self.state
+            now = trio.current_time()
+            if state is not ExecState.RESTARTING or (
+                self._restart_at is not None
+                and self._restart_at >= trio.current_effective_deadline()
+            ):
+                last = live.death if live is not None and live.death else self._last_error
+                suffix = f" (last error: {last})" if last else ""
+                if state is ExecState.RESTARTING and self._restart_at is not None:
+                    suffix = f", in {self._restart_at - now:.3g}s{suffix}"
+                raise PluginUnavailable(f"plugin {self.label} is {state}{suffix}")
+            # Back before the caller's deadline (or no deadline): wait for it; a retry
+            # after a crash then reaches the restarted plugin.
+            await self._changed.wait()
 
     async def stop(self) -> None:
         """Stop the plugin gracefully (calls in flight finish first); wait until it is gone."""
         if self._state is ExecState.NEW:
-            self._state = ExecState.STOPPED
+            self._set_state(ExecState.STOPPED)
             return
         self._request_stop()
         await self._done.wait()
@@ -245,10 +266,17 @@ class ExecHandle:
 
     # -- the supervisor -------------------------------------------------------------------
 
+    def _set_state(self, state: ExecState) -> None:
+        self._state = state
+        if state is not ExecState.RESTARTING:
+            self._restart_at = None
+        changed, self._changed = self._changed, trio.Event()
+        changed.set()
+
     def _request_stop(self) -> None:
         self._stop_requested = True
         if self._state is not ExecState.STOPPED:
-            self._state = ExecState.STOPPING
+            self._set_state(ExecState.STOPPING)
         if self._current is not None:
             self._current.request_stop()
         self._wakeup.set()
@@ -268,7 +296,7 @@ class ExecHandle:
         finally:
             self._live = None
             self._pid = None
-            self._state = ExecState.STOPPED
+            self._set_state(ExecState.STOPPED)
             self._first_outcome.set()
             self._done.set()
             self._emit(EventKind.STOPPED)
@@ -291,7 +319,7 @@ class ExecHandle:
                 delay = self._history.crash(trio.current_time())
                 self._emit(EventKind.CRASHED, reason=ending.reason, restart_in=delay)
                 if delay is None:
-                    self._state = ExecState.QUARANTINED
+                    self._set_state(ExecState.QUARANTINED)
                     recent = self._history.recent(trio.current_time())
                     log.error(
                         "plugin %s quarantined after %d crashes within %gs; "
@@ -303,7 +331,8 @@ class ExecHandle:
                     self._emit(EventKind.QUARANTINED, reason=ending.reason)
                     await self._wait_for_request(math.inf)
                 else:
-                    self._state = ExecState.RESTARTING
+                    self._set_state(ExecState.RESTARTING)
+                    self._restart_at = trio.current_time() + delay
                     log.warning("restarting plugin %s in %gs", self.label, delay)
                     await self._wait_for_request(delay)
             if self._stop_requested:
@@ -322,7 +351,8 @@ class ExecHandle:
 
     async def _incarnation(self, first: bool) -> _Ending:
         """Run one plugin process from spawn to reaping; say how it ended."""
-        self._state = ExecState.STARTING if first else ExecState.RESTARTING
+        self._set_state(ExecState.STARTING if first else ExecState.RESTARTING)
+        self._restart_at = None
         try:
             process = spawn(self._argv, env=self._env)
         except SpawnError as exc:
@@ -514,7 +544,7 @@ class ExecHandle:
         if self._stop_requested:
             live.request_stop()
             return
-        self._state = ExecState.READY
+        self._set_state(ExecState.READY)
         log.info("plugin %s ready (pid %d)", self.label, live.process.pid)
         if first:
             self._first_outcome.set()

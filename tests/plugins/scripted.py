@@ -73,6 +73,15 @@ class Scripted(Plugin):
         """Exit at once with status 3, mid-call."""
         os._exit(3)
 
+    @handles("crash-once")
+    def crash_once(self, msg: Message) -> Message:
+        """Exit with status 3 unless the file named by ``body`` exists (creating it first)."""
+        marker = Path(str(msg.body))
+        if not marker.exists():
+            marker.write_text("crashed once")
+            os._exit(3)
+        return Message("crash-once", "survived", id=msg.id)
+
     @handles("hang")
     def hang(self, msg: Message) -> None:
         """Block the whole event loop (a synchronous sleep): pings go unanswered too."""
