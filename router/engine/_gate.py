@@ -5,6 +5,9 @@ yields to the scheduler. The engine reserves a plugin's gate in the order messag
 reach that plugin (input order, for the first plugin), which is what keeps a
 ``concurrency=1`` plugin's calls in order even though trio may run woken tasks in
 any order.
+
+A ticket admitted at once costs no wakeup: :meth:`Ticket.enter` returns without
+yielding, and an event to wait on is made only for a ticket that has to queue.
 """
 
 from __future__ import annotations
@@ -28,13 +31,26 @@ class Ticket:
 
     __slots__ = ("_admitted", "_gate", "_state")
 
-    def __init__(self, gate: FifoGate) -> None:
+    def __init__(self, gate: FifoGate, state: _State) -> None:
         self._gate = gate
-        self._state = _State.QUEUED
-        self._admitted = trio.Event()
+        self._state = state
+        self._admitted: trio.Event | None = None
+
+    @property
+    def admitted(self) -> bool:
+        """True once this ticket holds a place in the gate (until released)."""
+        return self._state is _State.ADMITTED
 
     async def enter(self) -> None:
-        """Wait until admitted; on cancellation the place in line is given up."""
+        """Wait until admitted; on cancellation the place in line is given up.
+
+        Returns at once, without a checkpoint, when the ticket is already admitted:
+        the caller goes on to a plugin call, which is where waiting belongs.
+        """
+        if self._state is _State.ADMITTED:
+            return
+        if self._admitted is None:
+            self._admitted = trio.Event()
         try:
             await self._admitted.wait()
         except BaseException:
@@ -45,14 +61,18 @@ class Ticket:
         """Leave the gate (or the line); idempotent, so cleanup paths may always call it."""
         state, self._state = self._state, _State.RELEASED
         if state is _State.ADMITTED:
-            self._gate._active -= 1
-            self._gate._admit()
+            gate = self._gate
+            gate._active -= 1
+            if gate._queue:
+                gate._admit()
         elif state is _State.QUEUED:
             self._gate._queue.remove(self)
 
 
 class FifoGate:
     """Admits at most ``capacity`` tickets at once, in the order they were reserved."""
+
+    __slots__ = ("_active", "_queue", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -73,7 +93,10 @@ class FifoGate:
 
     def reserve(self) -> Ticket:
         """Take a place at the end of the line (admitted at once if there is room)."""
-        ticket = Ticket(self)
+        if not self._queue and self._active < self.capacity:
+            self._active += 1
+            return Ticket(self, _State.ADMITTED)
+        ticket = Ticket(self, _State.QUEUED)
         self._queue.append(ticket)
         self._admit()
         return ticket
@@ -83,4 +106,5 @@ class FifoGate:
             ticket = self._queue.popleft()
             ticket._state = _State.ADMITTED
             self._active += 1
-            ticket._admitted.set()
+            if ticket._admitted is not None:
+                ticket._admitted.set()

@@ -14,13 +14,14 @@ stopped only once no input still holding an older snapshot can call it.
 from __future__ import annotations
 
 import contextlib
-import math
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import trio
+from trio.lowlevel import ParkingLot
 
 from plugin_sdk import Message, PluginInfo, Reply, Verdict
 
@@ -31,6 +32,9 @@ from ._gate import FifoGate, Ticket
 from ._stats import PluginStats
 
 __all__ = ["Router"]
+
+_ERROR: Final = Verdict.ERROR
+_DROP: Final = Verdict.DROP
 
 
 @dataclass(eq=False, slots=True)
@@ -65,7 +69,9 @@ class _Job:
     snapshot: _Snapshot
     routing: Routing
     first: list[tuple[Call, Ticket]]
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    scope: trio.CancelScope | None = None
+    """The outermost fan-out nursery's scope (None until a reply fans out): cancelled
+    once the result is known, to stop branches that can no longer matter."""
 
 
 @dataclass(eq=False, slots=True)
@@ -73,12 +79,53 @@ class _Pending:
     """A stream input's place in the output order, and its outcome once known."""
 
     token: object | None
-    ready: trio.Event = field(default_factory=trio.Event)
     outcome: Result | BaseException | None = None
 
-    def set(self, outcome: Result | BaseException) -> None:
-        self.outcome = outcome
-        self.ready.set()
+
+class _Stream:
+    """One ``route_stream`` call: the inputs in pull order and who waits for what.
+
+    Workers take turns pulling (``pulling`` and ``pull_lot`` make a lock that costs
+    nothing when free), each routes what it pulled, and the consumer yields from the
+    head of ``order`` as soon as the head's outcome is known.
+    """
+
+    __slots__ = (
+        "closed",
+        "consumer",
+        "exhausted",
+        "held",
+        "items",
+        "order",
+        "pull_lot",
+        "pulling",
+        "served",
+    )
+
+    def __init__(self, items: AsyncIterable[Message | Result]) -> None:
+        self.items = aiter(items)
+        self.order: deque[_Pending] = deque()
+        self.held: set[object] = set()
+        """In-flight tokens taken for inputs not yet yielded (released on the way out)."""
+        self.pulling = False
+        self.pull_lot = ParkingLot()
+        self.consumer = ParkingLot()
+        self.exhausted = False
+        """No more inputs will be pulled (the end, an error, a bad item, or closed)."""
+        self.closed = False
+        """The consumer has gone: it will yield (and release) nothing more."""
+        self.served = False
+        """Every worker has exited: an outcome still unknown will never be known."""
+
+    def settle(self, pending: _Pending, outcome: Result | BaseException) -> None:
+        pending.outcome = outcome
+        if self.order[0] is pending and self.consumer:
+            self.consumer.unpark_all()
+
+    def finish(self) -> None:
+        self.exhausted = True
+        if self.consumer:
+            self.consumer.unpark_all()
 
 
 def _known_info(handle: PluginHandle) -> PluginInfo | None:
@@ -115,6 +162,53 @@ def _plan_of(slots: Sequence[_Slot]) -> Plan:
             )
         seen[slot.info.name] = slot
     return Plan(slot.info for slot in slots)
+
+
+async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle]) -> None:
+    """Start every handle concurrently; ``started`` gets those that did, in order.
+
+    Subprocess plugins take most of their start-up waiting for a process to spawn
+    and handshake, so starting them together costs the slowest one, not the sum.
+    Each ``start()`` begins only once the previous one has reached its first wait,
+    so the plugins still begin in registration order. If any fails, the others
+    still finish starting (so each can be stopped cleanly) and the first failure in
+    registration order is raised, with any others added to it as notes.
+    """
+    if len(handles) <= 1:
+        for handle in handles:
+            await handle.start()
+            started.append(handle)
+        return
+    outcomes: list[BaseException | None] = [None] * len(handles)
+    done = [False] * len(handles)
+
+    async def start(index: int, turn: trio.Event, mine: trio.Event) -> None:
+        await turn.wait()
+        # Set before start() runs: the next task is woken only in a later scheduling
+        # round, after this start() has run up to its first wait.
+        mine.set()
+        try:
+            await handles[index].start()
+            done[index] = True
+        except Exception as exc:
+            outcomes[index] = exc
+
+    try:
+        async with trio.open_nursery() as nursery:
+            turn = trio.Event()
+            turn.set()
+            for index in range(len(handles)):
+                mine = trio.Event()
+                nursery.start_soon(start, index, turn, mine)
+                turn = mine
+    finally:
+        started.extend(h for h, ok in zip(handles, done, strict=True) if ok)
+    failures = [exc for exc in outcomes if exc is not None]
+    if failures:
+        first = failures[0]
+        for other in failures[1:]:
+            first.add_note(f"another plugin also failed to start: {_describe_exception(other)}")
+        raise first
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -163,9 +257,7 @@ class Router:
             raise RuntimeError("this router is already running")
         started: list[PluginHandle] = []
         try:
-            for handle in self._handles:
-                await handle.start()
-                started.append(handle)
+            await _start_all(self._handles, started)
             slots = [_Slot.of(handle) for handle in started]
             self._current = _Snapshot(_plan_of(slots), {slot.info.name: slot for slot in slots})
         except BaseException as exc:
@@ -267,108 +359,116 @@ class Router:
         if you stop early, so the background work stops at once.
         """
         nursery = self._running()
-        send, receive = trio.open_memory_channel[Result | BaseException](0)
+        stream = _Stream(items)
         scope = trio.CancelScope()
-        nursery.start_soon(self._feed, items, send, scope)
+        nursery.start_soon(self._serve_stream, stream, scope)
+        order = stream.order
         try:
-            with receive:
-                async for outcome in receive:
+            while True:
+                if order and order[0].outcome is not None:
+                    pending = order.popleft()
+                    if pending.token is not None:
+                        stream.held.discard(pending.token)
+                        self._in_flight.release_on_behalf_of(pending.token)
+                    outcome = pending.outcome
                     if isinstance(outcome, BaseException):
                         raise outcome
+                    assert outcome is not None
                     yield outcome
+                elif stream.exhausted and (not order or stream.served):
+                    return  # the end, or the router stopped under us
+                else:
+                    await stream.consumer.park()
         finally:
+            stream.closed = True
+            stream.finish()
             scope.cancel()
+            self._release_held(stream)
 
-    async def _feed(
-        self,
-        items: AsyncIterable[Message | Result],
-        out: trio.MemorySendChannel[Result | BaseException],
-        scope: trio.CancelScope,
-    ) -> None:
-        held: set[object] = set()
-        order_send, order_receive = trio.open_memory_channel[_Pending](math.inf)
-        job_send, job_receive = trio.open_memory_channel[tuple[_Pending, _Job]](0)
+    def _release_held(self, stream: _Stream) -> None:
+        for token in stream.held:
+            self._in_flight.release_on_behalf_of(token)
+        stream.held.clear()
+
+    async def _serve_stream(self, stream: _Stream, scope: trio.CancelScope) -> None:
+        # A pool of workers rather than a task per input: each pulls an input, routes
+        # it inline and pulls again, so a stream costs no task spawn per message.
         try:
-            with scope, out:
+            with scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._sequence, order_receive, out, held, scope)
-                    with job_receive:
-                        for _ in range(self.max_in_flight):
-                            nursery.start_soon(self._work, job_receive.clone())
-                    with job_send, order_send:
-                        await self._pull(items, order_send, job_send, held)
+                    for _ in range(self.max_in_flight):
+                        nursery.start_soon(self._stream_worker, stream)
         finally:
-            for token in held:
-                self._in_flight.release_on_behalf_of(token)
+            stream.served = True
+            stream.finish()
+            if stream.closed:
+                # The consumer left first: tokens taken since are ours to give back.
+                self._release_held(stream)
 
-    async def _pull(
-        self,
-        items: AsyncIterable[Message | Result],
-        order: trio.MemorySendChannel[_Pending],
-        jobs: trio.MemorySendChannel[tuple[_Pending, _Job]],
-        held: set[object],
-    ) -> None:
-        iterator = aiter(items)
+    async def _stream_worker(self, stream: _Stream) -> None:
+        while True:
+            pulled = await self._pull(stream)
+            if pulled is None:
+                return
+            pending, job = pulled
+            try:
+                outcome: Result | BaseException = await self._run(job)
+            except Exception as exc:
+                outcome = exc
+            stream.settle(pending, outcome)
+
+    async def _pull(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
+        """Take the next input and its place in the order; None once there are no more.
+
+        One worker pulls at a time, and it reserves the input's first plugin calls
+        before letting the next one pull, so plugins see inputs in input order.
+        """
+        while stream.pulling:
+            await stream.pull_lot.park()
+        if stream.exhausted:
+            return None
+        stream.pulling = True
+        try:
+            return await self._pull_one(stream)
+        finally:
+            stream.pulling = False
+            if stream.pull_lot:
+                stream.pull_lot.unpark()
+
+    async def _pull_one(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
+        limiter = self._in_flight
         while True:
             token = object()
-            await self._in_flight.acquire_on_behalf_of(token)
-            held.add(token)
+            try:
+                limiter.acquire_on_behalf_of_nowait(token)
+            except trio.WouldBlock:
+                await limiter.acquire_on_behalf_of(token)
+            stream.held.add(token)
             pending = _Pending(token)
             try:
-                item = await anext(iterator)
+                item = await anext(stream.items)
             except StopAsyncIteration:
-                held.discard(token)
-                self._in_flight.release_on_behalf_of(token)
-                return
+                stream.held.discard(token)
+                limiter.release_on_behalf_of(token)
+                stream.finish()
+                return None
             except Exception as exc:
                 # The input stream broke: results so far come out first, then this.
-                pending.set(exc)
-                order.send_nowait(pending)
-                return
-            order.send_nowait(pending)
+                stream.order.append(pending)
+                stream.settle(pending, exc)
+                stream.finish()
+                return None
+            stream.order.append(pending)
+            if isinstance(item, Message):
+                return pending, self._begin(item)
             if isinstance(item, Result):
-                pending.set(item)
+                stream.settle(pending, item)
                 continue
-            if not isinstance(item, Message):
-                pending.set(TypeError(f"route_stream got {type(item).__name__}, not a Message"))
-                return
-            job = self._begin(item)
-            try:
-                await jobs.send((pending, job))
-            except BaseException:
-                self._abandon(job)
-                raise
-
-    async def _work(self, jobs: trio.MemoryReceiveChannel[tuple[_Pending, _Job]]) -> None:
-        with jobs:
-            async for pending, job in jobs:
-                try:
-                    pending.set(await self._run(job))
-                except Exception as exc:
-                    pending.set(exc)
-
-    async def _sequence(
-        self,
-        order: trio.MemoryReceiveChannel[_Pending],
-        out: trio.MemorySendChannel[Result | BaseException],
-        held: set[object],
-        scope: trio.CancelScope,
-    ) -> None:
-        with order:
-            async for pending in order:
-                await pending.ready.wait()
-                assert pending.outcome is not None
-                try:
-                    await out.send(pending.outcome)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    scope.cancel()  # the consumer went away
-                    return
-                if pending.token is not None:
-                    held.discard(pending.token)
-                    self._in_flight.release_on_behalf_of(pending.token)
-                if isinstance(pending.outcome, BaseException):
-                    scope.cancel()
-                    return
+            stream.settle(
+                pending, TypeError(f"route_stream got {type(item).__name__}, not a Message")
+            )
+            stream.finish()
+            return None
 
     def _begin(self, message: Message) -> _Job:
         snapshot = self._current
@@ -390,7 +490,7 @@ class Router:
 
     async def _run(self, job: _Job) -> Result:
         try:
-            with job.scope:
+            if job.first:
                 await self._drive_all(job, job.first)
             return job.routing.result()
         finally:
@@ -401,6 +501,8 @@ class Router:
             await self._drive(job, *calls[0])
         elif calls:
             async with trio.open_nursery() as nursery:
+                if job.scope is None:
+                    job.scope = nursery.cancel_scope
                 for call, ticket in calls[1:]:
                     nursery.start_soon(self._drive, job, call, ticket)
                 await self._drive(job, *calls[0])
@@ -408,13 +510,13 @@ class Router:
     async def _drive(self, job: _Job, call: Call, ticket: Ticket) -> None:
         """Make ``call``, then the calls it leads to, inline while there is one."""
         routing = job.routing
+        slots = job.snapshot.slots
         while True:
-            reply, duration, error, timed_out = await self._invoke(
-                job.snapshot.slots[call.plugin], call, ticket
-            )
+            reply, duration, error, timed_out = await self._invoke(slots[call.plugin], call, ticket)
             routing.complete(call.token, reply, duration=duration, error=error, timed_out=timed_out)
             if routing.done:
-                job.scope.cancel()  # whatever else is running can no longer matter
+                if job.scope is not None:
+                    job.scope.cancel()  # whatever else is running can no longer matter
                 return
             following = self._reserve(job.snapshot, routing.pending())
             if len(following) != 1:
@@ -427,10 +529,12 @@ class Router:
     ) -> tuple[Reply | None, float, str | None, bool]:
         reply: Reply | None = None
         error: str | None = None
+        timeout = slot.info.timeout
         try:
-            await ticket.enter()
+            if not ticket.admitted:
+                await ticket.enter()
             start = trio.current_time()
-            with trio.move_on_after(slot.info.timeout) as deadline:
+            with trio.move_on_after(timeout) as deadline:
                 try:
                     reply = await slot.handle.call(call.message)
                 except Exception as exc:
@@ -440,9 +544,11 @@ class Router:
             ticket.release()
         timed_out = deadline.cancelled_caught
         if timed_out:
-            error = f"timed out after {slot.info.timeout:g}s"
-        failed = error is not None or not isinstance(reply, Reply) or reply.verdict == Verdict.ERROR
-        dropped = not failed and reply is not None and reply.verdict == Verdict.DROP
+            error = f"timed out after {timeout:g}s"
+            failed = True
+        else:
+            failed = error is not None or not isinstance(reply, Reply) or reply.verdict == _ERROR
+        dropped = not failed and reply is not None and reply.verdict == _DROP
         slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=timed_out)
         return reply, duration, error, timed_out
 

@@ -1,0 +1,115 @@
+"""Profile the router's hot paths: ``python -m bench.profile_router CASE [options]``.
+
+Cases: ``builtin3`` (three builtins in process), ``exec1`` / ``exec3`` (one or three
+subprocess echo plugins, 64 in flight), ``rtt`` (one subprocess echo, one at a time),
+``start`` (ExecHandle start-up). Prints messages/s (or µs per round trip); with
+``--profile`` runs the router side under pyinstrument (``pip install pyinstrument``;
+a profiling aid only, never a dependency). Profile the plugin side with
+``py-spy record --subprocesses``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import trio
+
+import router
+from router import Router
+from router.builtins.authz import Authz
+from router.builtins.host_mount import HostMount
+from router.builtins.set_field import SetField
+from router.exec import ExecHandle
+
+from .plain_chain import container_create
+from .router_cases import echo_plugin_argv
+from .router_driver import echo_messages, route_one_at_a_time, route_pipelined
+
+__all__ = ["main"]
+
+
+@asynccontextmanager
+async def _exec_router(plugins: int) -> AsyncIterator[Router]:
+    handles = [ExecHandle(echo_plugin_argv(f"echo{i + 1}")) for i in range(plugins)]
+    async with router.open(handles, max_in_flight=64) as r:
+        yield r
+
+
+async def _pipelined(r: Router, count: int, size: int, builtin: bool) -> float:
+    messages = (
+        [container_create(i) for i in range(count)] if builtin else echo_messages(count, size)
+    )
+    cpu = time.process_time()
+    run = await route_pipelined(r, messages)
+    cpu_us = (time.process_time() - cpu) / count * 1e6
+    print(f"  router CPU: {cpu_us:.1f} µs/msg")
+    return run.wall_rate
+
+
+async def _case(name: str, count: int, size: int, measure: Callable[[], Awaitable[None]]) -> None:
+    if name == "start":
+        for _ in range(count):
+            handle = ExecHandle(echo_plugin_argv("echo"))
+            start = time.perf_counter()
+            await handle.start()
+            print(f"start: {(time.perf_counter() - start) * 1e3:.1f} ms")
+            await handle.stop()
+        return
+    if name == "builtin3":
+        plugins = [
+            HostMount("/var/lib/shared /shared"),
+            SetField("N Labels.n"),
+            Authz("allow container.*"),
+        ]
+        async with router.open(plugins, max_in_flight=64) as r:
+            await _pipelined(r, 500, size, True)
+            await measure()
+            rate = await _pipelined(r, count, size, True)
+            print(f"builtin3: {rate:,.0f} msg/s = {1e9 / rate:,.0f} ns/msg")
+        return
+    plugins = 3 if name == "exec3" else 1
+    async with _exec_router(plugins) as r:
+        if name == "rtt":
+            await route_one_at_a_time(r, echo_messages(50, size))
+            await measure()
+            durations = sorted(await route_one_at_a_time(r, echo_messages(count, size)))
+            print(f"rtt: p50 {durations[len(durations) // 2] / 1e3:.1f} µs")
+            return
+        await _pipelined(r, 500, size, False)
+        await measure()
+        rate = await _pipelined(r, count, size, False)
+        print(f"{name}: {rate:,.0f} msg/s")
+
+
+def main() -> None:
+    """Run one case, optionally profiled."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("case", choices=["builtin3", "exec1", "exec3", "rtt", "start"])
+    parser.add_argument("-n", "--messages", type=int, default=5000)
+    parser.add_argument("--size", type=int, default=60)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+
+    async def nothing() -> None:
+        pass
+
+    if not args.profile:
+        trio.run(_case, args.case, args.messages, args.size, nothing)
+        return
+    from pyinstrument import Profiler  # a profiling aid, not a dependency
+
+    profiler = Profiler(async_mode="disabled")
+
+    async def begin() -> None:
+        profiler.start()
+
+    trio.run(_case, args.case, args.messages, args.size, begin)
+    profiler.stop()
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+if __name__ == "__main__":
+    main()
