@@ -32,12 +32,13 @@ class BenchConfig:
             return self.messages
         return quick if self.quick else full
 
-    def sized(self, rate: float, full: int, quick: int, floor: int = 100) -> int:
+    def sized(self, rate: float, full: int, quick: int, floor: int = 400) -> int:
         """Messages for one pass of a subject measured at ``rate`` per second in a warm-up.
 
         About :attr:`pass_seconds` worth, capped at ``full`` (or ``quick``) and at
         least ``floor``: a subject ten times slower than the baseline then costs
-        the same wall time per pass instead of ten times more.
+        the same wall time per pass instead of ten times more. The default floor
+        leaves a pipelined pass three slices of two 64-message windows.
         """
         if self.messages is not None:
             return self.messages

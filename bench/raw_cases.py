@@ -17,6 +17,7 @@ from typing import Any
 
 from .case import Case
 from .config import BenchConfig
+from .cpu import CpuMeter
 from .fdpipes import FdChild, spawn_fd34
 from .figure import Better, Figure, figure_from_passes
 from .paired import alternate
@@ -99,15 +100,21 @@ def round_trip_figures(cfg: BenchConfig) -> list[Figure]:
 
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """Wall and steady-state messages/s of one pipelined pass."""
+    """Wall and steady-state messages/s of one pipelined pass, and its CPU cost."""
 
     wall: float
     steady: float
+    cpu: float | None = None
+    """CPU µs per message, this process and the children involved together."""
 
     @classmethod
-    def of(cls, run: PipelinedRun) -> Rates:
-        """The rates of a finished run."""
-        return cls(run.wall_rate, steady_rate(run.marks_ns, run.per_slice))
+    def of(cls, run: PipelinedRun, cpu_ns: int | None = None) -> Rates:
+        """The rates of a finished run (``cpu_ns``: the CPU the whole run took)."""
+        cpu = cpu_ns / run.count / 1e3 if cpu_ns is not None else None
+        if len(run.marks_ns) < 2:
+            # Too short for one whole slice (a smoke run): the wall rate is all there is.
+            return cls(run.wall_rate, run.wall_rate, cpu)
+        return cls(run.wall_rate, steady_rate(run.marks_ns, run.per_slice), cpu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +132,9 @@ class Latency:
 
 def raw_rates(children: list[FdChild], messages: list[dict[str, Any]], slices: int) -> Rates:
     """One pipelined pass of ``messages`` through ``children`` at :data:`WINDOW` in flight."""
-    return Rates.of(run_pipelined(children, messages, WINDOW, slices))
+    meter = CpuMeter(c.proc.pid for c in children)
+    run = run_pipelined(children, messages, WINDOW, slices)
+    return Rates.of(run, meter.stop())
 
 
 def raw_latency(child: FdChild, messages: list[dict[str, Any]]) -> Latency:
@@ -153,18 +162,23 @@ def latency_figures(
 def rate_figures(
     name: str, cand: list[Rates], baseline: str | None = None, base: list[Rates] | None = None
 ) -> list[Figure]:
-    """``name.wall`` and ``name.steady`` figures, paired with ``base`` passes if given."""
-    up = Better.HIGHER
+    """``name.wall``, ``name.steady`` (msg/s) and ``name.cpu`` (CPU µs/msg) figures.
+
+    Paired with ``base`` passes if given; ``cpu`` only when every pass measured it.
+    """
+    kinds = [("wall", "msg/s", Better.HIGHER), ("steady", "msg/s", Better.HIGHER)]
+    if all(r.cpu is not None for r in [*cand, *(base or [])]):
+        kinds.append(("cpu", "µs/msg", Better.LOWER))
     return [
         figure_from_passes(
             f"{name}.{kind}",
             [getattr(r, kind) for r in cand],
-            "msg/s",
-            up,
+            unit,
+            better,
             f"{baseline}.{kind}" if baseline else None,
             paired=[getattr(r, kind) for r in base] if base else (),
         )
-        for kind in ("wall", "steady")
+        for kind, unit, better in kinds
     ]
 
 

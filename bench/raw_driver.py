@@ -24,6 +24,7 @@ from typing import Any
 import msgpack
 
 from .fdpipes import FdChild
+from .stats import slice_size
 
 __all__ = ["PipelinedRun", "make_messages", "round_trips", "run_pipelined"]
 
@@ -127,7 +128,7 @@ def run_pipelined(
     if not chain:
         raise ValueError("a chain needs at least one child")
     count = len(messages)
-    per_slice = max(1, count // slices)
+    per_slice = slice_size(count, slices, window)
     packer = msgpack.Packer()
     outboxes = [_Outbox(c.to_child) for c in chain]
     unpackers = [msgpack.Unpacker(raw=False, max_buffer_size=MAX_BUFFER) for _ in chain]

@@ -28,6 +28,7 @@ from router.exec import ExecHandle
 
 from .case import Case
 from .config import BenchConfig
+from .cpu import CpuMeter
 from .figure import Better, Figure, figure_from_passes
 from .paired import alternate_async
 from .plain_chain import container_create, plain_chain_pass
@@ -54,13 +55,18 @@ __all__ = ["CASES", "echo_plugin_argv"]
 
 ROUTER_RTT_COUNTS = {"60B": (1000, 200), "4KiB": (1000, 200), "64KiB": (300, 80)}
 """(full, quick) messages per one-at-a-time pass through the router."""
-ROUTER_COUNTS = {"60B": (10000, 2000), "4KiB": (6000, 1500), "64KiB": (1000, 300)}
+ROUTER_COUNTS = {"60B": (10000, 2000), "4KiB": (6000, 1500), "64KiB": (1000, 400)}
 """(full, quick) messages per pipelined pass through the router."""
 
 
 def echo_plugin_argv(name: str) -> list[str]:
     """The command line of the bench echo plugin named ``name``."""
     return [sys.executable, str(Path(__file__).with_name("echo_plugin.py")), name]
+
+
+def _plugin_pids(r: Router) -> list[int]:
+    pids = [h.pid for h in r.handles.values() if isinstance(h, ExecHandle)]
+    return [pid for pid in pids if pid is not None]
 
 
 @asynccontextmanager
@@ -73,7 +79,9 @@ async def _exec_router(plugins: int) -> AsyncIterator[Router]:
 async def _exec_figures(cfg: BenchConfig) -> list[Figure]:
     async def routed_rates(r: Router, count: int, size: int) -> Rates:
         messages = echo_messages(count, size)  # fresh: the router owns what it routes
-        return Rates.of(await route_pipelined(r, messages, cfg.slices))
+        meter = CpuMeter(_plugin_pids(r))
+        run = await route_pipelined(r, messages, cfg.slices)
+        return Rates.of(run, meter.stop())
 
     async def routed_latency(r: Router, count: int, size: int) -> Latency:
         return Latency.of(await route_one_at_a_time(r, echo_messages(count, size)))

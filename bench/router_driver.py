@@ -14,6 +14,7 @@ from router import Result, Router, Status
 
 from .echo_plugin import MESSAGE_TYPE
 from .raw_driver import PipelinedRun
+from .stats import slice_size
 
 __all__ = ["echo_messages", "route_one_at_a_time", "route_pipelined"]
 
@@ -39,7 +40,7 @@ async def route_pipelined(
 ) -> PipelinedRun:
     """Route ``messages`` with ``route_stream`` (the router's in-flight bound applies)."""
     count = len(messages)
-    per_slice = max(1, count // slices)
+    per_slice = slice_size(count, slices, router.max_in_flight)
     clock = time.perf_counter_ns
     start = clock()
     marks = [start]

@@ -15,6 +15,7 @@ import trio
 
 from .case import Case, Unavailable
 from .config import BenchConfig
+from .cpu import CpuMeter
 from .figure import Figure
 from .paired import alternate_async
 from .raw_cases import (
@@ -35,7 +36,7 @@ from .raw_driver import PipelinedRun, make_messages, round_trips, run_pipelined
 __all__ = ["CASES"]
 
 MODES = ("channel", "request")
-SESSION_COUNTS = {"60B": (20000, 3000), "4KiB": (10000, 2000), "64KiB": (1000, 300)}
+SESSION_COUNTS = {"60B": (20000, 3000), "4KiB": (10000, 2000), "64KiB": (1000, 400)}
 """(full, quick) messages per Session pipelined pass (its raw pair uses the raw counts)."""
 
 Messages = list[dict[str, Any]]
@@ -64,7 +65,9 @@ async def _pipelined(cfg: BenchConfig) -> list[Figure]:
     }
 
     async def session_rates(mode: str, peer: EchoPeer, messages: Messages) -> Rates:
-        return Rates.of(await runners[mode](peer, messages, WINDOW))
+        meter = CpuMeter([peer.pid])
+        run = await runners[mode](peer, messages, WINDOW)
+        return Rates.of(run, meter.stop())
 
     figures: list[Figure] = []
     for label, size in body_sizes(cfg):

@@ -22,6 +22,7 @@ from plugin_sdk.wire import Role
 
 from .fdpipes import spawn_fd34
 from .raw_driver import PipelinedRun
+from .stats import slice_size
 
 __all__ = ["EchoPeer", "open_echo_peer", "run_calls", "run_channel", "session_echo_argv"]
 
@@ -36,6 +37,8 @@ class EchoPeer:
     """A Session to a running echo child, with the top-level channels it needs."""
 
     session: Session
+    pid: int
+    """The child's process id."""
     outbound: Sender
     """Our top-level channel to the child (messages or calls)."""
     inbound: Receiver | None
@@ -55,7 +58,7 @@ async def open_echo_peer(mode: str) -> AsyncIterator[EchoPeer]:
                 outbound = await session.open_sender()
                 inbound = await session.accept() if mode == "channel" else None
                 async with outbound:
-                    yield EchoPeer(session, outbound, inbound)
+                    yield EchoPeer(session, child.proc.pid, outbound, inbound)
         finally:
             await receive.aclose()
             await send.aclose()
@@ -71,7 +74,7 @@ async def run_channel(
     if inbound is None:
         raise ValueError("run_channel needs a peer opened in 'channel' mode")
     count = len(messages)
-    per_slice = max(1, count // slices)
+    per_slice = slice_size(count, slices, window)
     room = trio.Semaphore(window)
     clock = time.perf_counter_ns
     start = clock()
@@ -113,7 +116,7 @@ async def run_calls(
     one-at-a-time round trips).
     """
     count = len(messages)
-    per_slice = max(1, count // slices)
+    per_slice = slice_size(count, slices, window)
     todo = iter(messages)
     clock = time.perf_counter_ns
     durations: list[int] = []

@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-__all__ = ["median", "percentile", "slice_rates", "steady_rate"]
+__all__ = ["median", "percentile", "slice_rates", "slice_size", "steady_rate"]
 
 
 def median(values: Sequence[float]) -> float:
@@ -38,6 +38,16 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return float(ordered[rank - 1])
+
+
+def slice_size(count: int, slices: int, window: int = 1) -> int:
+    """Events per slice when ``count`` events are cut into ``slices`` slices.
+
+    Never fewer than two ``window``s: with ``window`` events in flight, a whole
+    window can complete at one instant, and a slice shorter than that measures
+    the burst, not the rate. A short run therefore gets fewer slices.
+    """
+    return max(1, count // slices, 2 * window)
 
 
 def slice_rates(marks_ns: Sequence[int], per_slice: int) -> list[float]:

@@ -48,6 +48,8 @@ def test_every_case_runs_end_to_end_and_writes_its_figures(tmp_path: Path) -> No
     for name, base in [
         ("router.exec1.rtt.64KiB.p50", "raw.rtt.64KiB.p50"),
         ("router.exec1.w64.64KiB.steady", "raw.w64.64KiB.steady"),
+        ("router.exec1.w64.60B.cpu", "raw.w64.60B.cpu"),
+        ("session.channel.w64.60B.cpu", "raw.w64.60B.cpu"),
         ("router.exec3.w64.60B.wall", "raw.chain3.w64.60B.wall"),
         ("router.builtin3.steady", "plain.chain3.steady"),
         ("router.exec.start", "raw.spawn.ready"),
