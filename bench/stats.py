@@ -41,7 +41,9 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def slice_size(count: int, slices: int, window: int = 1) -> int:
-    """Events per slice when ``count`` events are cut into ``slices`` slices.
+    """Events per slice when ``count`` events are cut into about ``slices`` slices.
+
+    About: rounding down may leave a few more whole slices (fewer than twice as many).
 
     Never fewer than two ``window``s: with ``window`` events in flight, a whole
     window can complete at one instant, and a slice shorter than that measures

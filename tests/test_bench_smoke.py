@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.stats import median, percentile, slice_rates
+from bench.stats import median, percentile, slice_rates, slice_size
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,3 +79,13 @@ def test_slice_rates_give_one_rate_per_slice_that_took_time(
         marks.append(marks[-1] + step)
     rates = slice_rates(marks, per_slice)
     assert rates == [per_slice * 1e9 / s for s in steps]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 100), st.integers(1, 256))
+def test_a_slice_holds_two_windows_and_a_run_has_fewer_than_twice_the_slices_asked(
+    count: int, slices: int, window: int
+) -> None:
+    size = slice_size(count, slices, window)
+    assert size >= 2 * window
+    assert count // size < 2 * slices  # rounding may add slices, never double them
