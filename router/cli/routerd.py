@@ -268,11 +268,14 @@ async def _stream(r: Router, fmt: str, stop: trio.Event, bus: EventBus) -> None:
         nursery.start_soon(_write_results, results_recv, fmt)
         nursery.start_soon(read)
         nursery.start_soon(stop_reading)
-        async with results_send, items_recv:
-            async with contextlib.aclosing(r.route_stream(items_recv)) as results:
-                async for result in results:
-                    bus.publish(result_event(result))
-                    await results_send.send(result.to_wire())
+        async with (
+            results_send,
+            items_recv,
+            contextlib.aclosing(r.route_stream(items_recv)) as results,
+        ):
+            async for result in results:
+                bus.publish(result_event(result))
+                await results_send.send(result.to_wire())
         # The writer finishes when results_send closes; only the watcher is left.
         reading.cancel()
         stop.set()
