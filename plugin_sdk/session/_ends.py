@@ -328,12 +328,17 @@ class Receiver(_ReadEnd, trio.abc.ReceiveChannel[Any]):
         """Return the next message's payload (see the class docstring for the errors)."""
         await checkpoint_if_cancelled()
         queue = self._queue
+        if queue:
+            payload, size = queue.popleft()
+            self._consumed(size)
+            await cancel_shielded_checkpoint()
+            return payload
+        # Having waited is our checkpoint: no second scheduling round on the way out.
         while not queue:
             self._raise_if_finished()
             await self._lot.park()
         payload, size = queue.popleft()
         self._consumed(size)
-        await cancel_shielded_checkpoint()
         return payload
 
     def receive_nowait(self) -> Any:

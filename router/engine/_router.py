@@ -14,6 +14,7 @@ stopped only once no input still holding an older snapshot can call it.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +210,13 @@ async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle
         for other in failures[1:]:
             first.add_note(f"another plugin also failed to start: {_describe_exception(other)}")
         raise first
+
+
+def _record(slot: _Slot, reply: Reply | None, error: str | None, duration: float) -> None:
+    """Count a call that ended (not by timing out) in its plugin's stats."""
+    failed = error is not None or not isinstance(reply, Reply) or reply.verdict == _ERROR
+    dropped = not failed and reply is not None and reply.verdict == _DROP
+    slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=False)
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -508,49 +516,62 @@ class Router:
                 await self._drive(job, *calls[0])
 
     async def _drive(self, job: _Job, call: Call, ticket: Ticket) -> None:
-        """Make ``call``, then the calls it leads to, inline while there is one."""
+        """Make ``call``, then the calls it leads to, inline while there is one.
+
+        A run of inline calls shares one cancel scope whose deadline is moved to each
+        call's timeout while it runs (entering a scope per call costs more than a
+        builtin plugin's whole call). A deadline that passed, whether or not it
+        interrupted the call, retires the scope; the next call gets a fresh one.
+        """
         routing = job.routing
-        slots = job.snapshot.slots
-        while True:
-            reply, duration, error, timed_out = await self._invoke(slots[call.plugin], call, ticket)
-            routing.complete(call.token, reply, duration=duration, error=error, timed_out=timed_out)
+        snapshot = job.snapshot
+        calls = [(call, ticket)]
+        while len(calls) == 1:
+            call, ticket = calls[0]
+            slot = snapshot.slots[call.plugin]
+            start = math.inf
+            with trio.CancelScope() as timer:
+                while True:
+                    try:
+                        if not ticket.admitted:
+                            timer.deadline = math.inf  # waiting for a turn is not the call
+                            await ticket.enter()
+                        start = trio.current_time()
+                        # Only this call runs until the next one moves the deadline on:
+                        # what happens between calls never yields, so it cannot time out.
+                        timer.deadline = start + slot.info.timeout
+                        reply: Reply | None = None
+                        error: str | None = None
+                        try:
+                            reply = await slot.handle.call(call.message)
+                        except Exception as exc:
+                            error = _describe_exception(exc)
+                    finally:
+                        ticket.release()
+                    duration = trio.current_time() - start
+                    _record(slot, reply, error, duration)
+                    routing.complete(call.token, reply, duration=duration, error=error)
+                    if routing.done:
+                        break
+                    calls = self._reserve(snapshot, routing.pending())
+                    if len(calls) != 1 or timer.cancel_called:
+                        break
+                    call, ticket = calls[0]
+                    slot = snapshot.slots[call.plugin]
+            if timer.cancelled_caught:
+                # Only a call in progress has a deadline: that call timed out.
+                duration = trio.current_time() - start
+                error = f"timed out after {slot.info.timeout:g}s"
+                slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+                routing.complete(call.token, None, duration=duration, error=error, timed_out=True)
+                if not routing.done:
+                    calls = self._reserve(snapshot, routing.pending())
             if routing.done:
                 if job.scope is not None:
                     job.scope.cancel()  # whatever else is running can no longer matter
                 return
-            following = self._reserve(job.snapshot, routing.pending())
-            if len(following) != 1:
-                await self._drive_all(job, following)
-                return
-            call, ticket = following[0]
-
-    async def _invoke(
-        self, slot: _Slot, call: Call, ticket: Ticket
-    ) -> tuple[Reply | None, float, str | None, bool]:
-        reply: Reply | None = None
-        error: str | None = None
-        timeout = slot.info.timeout
-        try:
-            if not ticket.admitted:
-                await ticket.enter()
-            start = trio.current_time()
-            with trio.move_on_after(timeout) as deadline:
-                try:
-                    reply = await slot.handle.call(call.message)
-                except Exception as exc:
-                    error = _describe_exception(exc)
-            duration = trio.current_time() - start
-        finally:
-            ticket.release()
-        timed_out = deadline.cancelled_caught
-        if timed_out:
-            error = f"timed out after {timeout:g}s"
-            failed = True
-        else:
-            failed = error is not None or not isinstance(reply, Reply) or reply.verdict == _ERROR
-        dropped = not failed and reply is not None and reply.verdict == _DROP
-        slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=timed_out)
-        return reply, duration, error, timed_out
+        if calls:
+            await self._drive_all(job, calls)
 
     # -- editing the plugin set ------------------------------------------------
 

@@ -48,9 +48,13 @@ class Call:
     """The plugin's info as the plan knows it (timeout, concurrency...)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Branch:
-    """A message at one position of one pipeline."""
+    """A message at one position of one pipeline; never changed once made.
+
+    Not ``frozen``: a frozen dataclass pays a ``object.__setattr__`` per field on
+    creation, and the router makes one of these per plugin call.
+    """
 
     key: Key
     message: Message
@@ -109,11 +113,22 @@ class Routing:
         """True when nothing left to do can change the result."""
         if self._ready:
             return False
+        if self._failure is None:
+            return not self._outstanding
         return all(self._abandoned(b) for b in self._outstanding.values())
 
     def pending(self) -> list[Call]:
         """The calls to make now (each handed out once), in key order."""
-        ready = sorted((b for b in self._ready if not self._abandoned(b)), key=_by_key)
+        ready = self._ready
+        if len(ready) == 1 and self._failure is None:
+            # The common case (one branch going on down its pipeline), without the sort.
+            branch = ready.pop()
+            token = self._next_token
+            self._next_token = token + 1
+            self._outstanding[token] = branch
+            info = branch.pipeline[branch.position]
+            return [Call(token, info.name, branch.message, branch.attempt, info)]
+        ready = sorted((b for b in ready if not self._abandoned(b)), key=_by_key)
         self._ready.clear()
         calls = []
         for branch in ready:
@@ -158,7 +173,7 @@ class Routing:
         """The input's one result; only once :attr:`done`."""
         if not self.done:
             raise RuntimeError("routing is not done yet: complete the pending calls first")
-        hops = sorted(self._hops, key=lambda h: (h[0], h[1]))
+        hops = sorted(self._hops, key=_by_key_and_attempt)
         if self._failure is not None:
             fkey = self._failure.key
             return Result(
@@ -216,7 +231,10 @@ class Routing:
     def _replied(self, branch: _Branch, info: PluginInfo, reply: Reply, duration: float) -> None:
         mtype = branch.message.type
         dropping = reply.verdict == Verdict.DROP
-        same = sum(1 for m in reply.messages if m.type == mtype)
+        same = 0
+        for m in reply.messages:
+            if m.type == mtype:
+                same += 1
         # Children in output order: the unchanged message first when it goes on,
         # then the reply's messages in reply order.
         items: list[Message] = list(reply.messages)
@@ -272,6 +290,10 @@ def _by_key(branch: _Branch) -> Key:
     return branch.key
 
 
+def _by_key_and_attempt(hop: tuple[Key, int, Hop]) -> tuple[Key, int]:
+    return hop[0], hop[1]
+
+
 def _replace_attempt(branch: _Branch, attempt: int) -> _Branch:
     return _Branch(
         branch.key,
@@ -315,10 +337,12 @@ def _reply_problem(reply: object) -> str | None:
     """Why ``reply`` cannot be routed (an error text), or None if it is a usable reply."""
     if not isinstance(reply, Reply):
         return f"plugin returned {type(reply).__name__}, not a Reply"
-    try:
-        verdict = Verdict(reply.verdict)
-    except ValueError:
-        return f"plugin replied with an unknown verdict {reply.verdict!r}"
+    verdict = reply.verdict
+    if type(verdict) is not Verdict:  # a plain string, say: look it up (slower)
+        try:
+            verdict = Verdict(verdict)
+        except ValueError:
+            return f"plugin replied with an unknown verdict {reply.verdict!r}"
     if verdict == Verdict.ERROR:
         return reply.reason or "plugin reported an error without a reason"
     for m in reply.messages:
