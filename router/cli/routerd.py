@@ -15,7 +15,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,15 +145,30 @@ def _stdin_is_stream() -> bool:
     return not stat.S_ISCHR(mode)
 
 
+def _stdin_reader() -> Callable[[int], bytes]:
+    """A blocking ``read(n)`` for stdin, run in a worker thread.
+
+    os.read on the real descriptor, not the buffered sys.stdin: a read abandoned at
+    SIGTERM must hold no Python-level lock (a BufferedReader's lock held at interpreter
+    exit aborts the process). Under click's CliRunner stdin is an in-memory buffer
+    with no descriptor; read that directly.
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        buffer = sys.stdin.buffer
+        read: Callable[[int], bytes] = getattr(buffer, "read1", buffer.read)
+        return read
+    return functools.partial(os.read, fd)
+
+
 async def _read_stdin(fmt: str) -> AsyncIterator[Item]:
     decoder = make_decoder(fmt)
-    fd = sys.stdin.fileno()
+    read = _stdin_reader()
     while True:
         # A thread per 64 KiB chunk works for pipes, files and ttys alike and never puts
-        # the shared stdin file description in non-blocking mode. os.read, not the
-        # buffered sys.stdin: a read abandoned at SIGTERM must hold no Python-level lock
-        # (a BufferedReader's lock held at interpreter exit aborts the process).
-        chunk = await trio.to_thread.run_sync(os.read, fd, READ_CHUNK, abandon_on_cancel=True)
+        # the shared stdin file description in non-blocking mode.
+        chunk = await trio.to_thread.run_sync(read, READ_CHUNK, abandon_on_cancel=True)
         for item in decoder.feed(chunk):
             yield item
         if not chunk:
