@@ -93,5 +93,5 @@ def test_remove_socket_only_removes_our_own(tmp_path: Path) -> None:
         remove_socket(path, ours)
         assert os.path.exists(path)
         st = os.stat(path)
-        remove_socket(path, (st.st_dev, st.st_ino, st.st_ctime_ns))
+        remove_socket(path, (st.st_dev, st.st_ino, st.st_mtime_ns))
         assert not os.path.exists(path)

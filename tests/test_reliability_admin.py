@@ -157,11 +157,6 @@ async def test_malformed_admin_traffic_never_crashes_routerd(tmp_path: Path) -> 
     assert not path.exists(), "routerd left its admin socket behind"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: router/admin/socket_path.py _identity includes st_ctime_ns, which chmod "
-    "changes, so remove_socket no longer recognises routerd's own socket and leaves it",
-)
 async def test_routerd_removes_its_admin_socket_on_exit_even_after_a_chmod(
     tmp_path: Path,
 ) -> None:

@@ -79,11 +79,15 @@ def claim_socket_path(path: str) -> None:
 
 
 FileIdentity = tuple[int, int, int]
-"""(device, inode, ctime in ns): tells our socket file from a successor's."""
+"""(device, inode, mtime in ns): tells our socket file from a successor's.
+
+The mtime, not the ctime: an operator's chmod changes the ctime but it is still our
+socket; a successor reusing the inode number gets a new mtime.
+"""
 
 
 def _identity(st: os.stat_result) -> FileIdentity:
-    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
 
 
 def bind_admin_socket(path: str, *, backlog: int = 16) -> tuple[socket.socket, FileIdentity]:

@@ -4,6 +4,12 @@
 started as a command (``routerd --plugin-exec CMD``).
 """
 
+from plugin_sdk.spawn import PLUGIN_ENV as PLUGIN_ENV
+from plugin_sdk.spawn import PluginProcess as PluginProcess
+from plugin_sdk.spawn import SpawnError as SpawnError
+from plugin_sdk.spawn import spawn as spawn
+from plugin_sdk.spawn import split_command as split_command
+
 from ._errors import ExecError as ExecError
 from ._errors import PluginCrashed as PluginCrashed
 from ._errors import PluginProtocolError as PluginProtocolError
@@ -13,9 +19,4 @@ from ._handle import ExecHandle as ExecHandle
 from ._handle import describe_exit as describe_exit
 from ._restart import CrashHistory as CrashHistory
 from ._restart import RestartPolicy as RestartPolicy
-from ._spawn import PLUGIN_ENV as PLUGIN_ENV
-from ._spawn import PluginProcess as PluginProcess
-from ._spawn import SpawnError as SpawnError
-from ._spawn import spawn as spawn
-from ._spawn import split_command as split_command
 from ._state import ExecState as ExecState

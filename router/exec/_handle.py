@@ -29,6 +29,7 @@ import trio
 from plugin_sdk import Message, PluginInfo, Reply
 from plugin_sdk.app import AppProtocolError, Fail, parse_handshake
 from plugin_sdk.session import HandshakeError, SessionBroken, open_session
+from plugin_sdk.spawn import SpawnError, spawn, split_command
 from plugin_sdk.wire import Role
 
 from ..events import EventBus, EventKind
@@ -36,7 +37,6 @@ from ._errors import PluginStartError, PluginUnavailable
 from ._live import Live
 from ._output import forward_output
 from ._restart import CrashHistory, RestartPolicy
-from ._spawn import SpawnError, spawn, split_command
 from ._state import ExecState
 
 __all__ = ["ExecHandle", "describe_exit"]

@@ -16,9 +16,9 @@ import trio
 from plugin_sdk import Message, PluginInfo, Reply
 from plugin_sdk.app import AppProtocolError, Call, Ping, check_pong, parse_reply
 from plugin_sdk.session import ChannelResetError, EndOfChannel, Sender, Session
+from plugin_sdk.spawn import PluginProcess
 
 from ._errors import ExecError, PluginCrashed, PluginProtocolError
-from ._spawn import PluginProcess
 from ._tap import TapStream
 
 __all__ = ["Live"]

@@ -1,5 +1,8 @@
 """Start a plugin process with the protocol on FD 3 (it reads) and FD 4 (it writes).
 
+The host side of section A.1 of docs/PROTOCOL.md. It lives in the SDK, not the router,
+because plugin_sdk.testing spawns plugins the same way to check that they conform.
+
 Why a shim instead of ``preexec_fn``: the child must get the pipe ends as exactly FD 3
 and 4 and a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``: plugins must not
 outlive the router). ``preexec_fn`` would do that in Python code between fork and exec,
@@ -29,10 +32,10 @@ from typing import Final
 
 import trio
 
+from ._env import PLUGIN_ENV
+
 __all__ = ["PLUGIN_ENV", "PluginProcess", "SpawnError", "spawn", "split_command"]
 
-PLUGIN_ENV: Final = "CHANROUTER_PLUGIN"
-"""Set to ``1`` in a plugin's environment: tells it the router started it."""
 
 # argv: ROUTER_PID READ_FD WRITE_FD COMMAND... ; exit 127 mirrors a shell's "not found".
 _SHIM: Final = """\
