@@ -3,6 +3,12 @@
 Both serve one plugin over FD 3 (read) and FD 4 (write), as the router sets them up,
 and refuse to run when started by hand (``CHANROUTER_PLUGIN`` unset): a plugin speaking
 binary frames to a terminal helps nobody.
+
+A plugin class that never waits (:func:`serves_without_trio`) is served by the
+blocking loop of :mod:`._blocking`, and trio is never imported: importing it is most
+of a Python plugin's start-up. Any other plugin runs on trio (:func:`serve`).
+``CHANROUTER_RUNNER=trio`` forces trio for every plugin (to compare, or to rule the
+blocking loop out).
 """
 
 from __future__ import annotations
@@ -14,16 +20,16 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
-import trio
-
-from ._serve import EXIT_FAILED, ServablePlugin, serve
+from .._env import PLUGIN_ENV
+from ._blocking import serve_blocking, serves_without_trio
+from ._exits import EXIT_FAILED, ServablePlugin
 
 __all__ = ["EXIT_USAGE", "load_target", "main", "run"]
 
 EXIT_USAGE: Final = 2
 """Started wrongly: by hand, without FD 3/4, or with bad arguments."""
 
-_ENV: Final = "CHANROUTER_PLUGIN"
+_RUNNER_ENV: Final = "CHANROUTER_RUNNER"
 _USAGE: Final = "usage: python -m plugin_sdk package.module:ClassName ['OPTION']"
 _NOT_BY_HAND: Final = (
     "this is a chanrouter plugin; start it with routerd --plugin-exec '{cmd}' "
@@ -61,7 +67,7 @@ def _configure_logging() -> None:
 
 
 def _fds_ready(cmd: str) -> bool:
-    if os.environ.get(_ENV) != "1":
+    if os.environ.get(PLUGIN_ENV) != "1":
         print(_NOT_BY_HAND.format(cmd=cmd), file=sys.stderr)
         return False
     for fd in (3, 4):
@@ -73,7 +79,17 @@ def _fds_ready(cmd: str) -> bool:
     return True
 
 
-def _serve_fds(make_plugin: Callable[[], ServablePlugin]) -> int:
+def _serve_fds(make_plugin: Callable[[], ServablePlugin], plugin_class: object = None) -> int:
+    if os.environ.get(_RUNNER_ENV) != "trio" and (
+        plugin_class is None or serves_without_trio(plugin_class)
+    ):
+        # No class (the target failed to load: only a "fail" handshake to send) or a
+        # plugin that never waits: no event loop needed.
+        return serve_blocking(make_plugin, 3, 4)
+    import trio  # only here: a plugin served without it never pays for importing it
+
+    from ._serve import serve
+
     async def serve_fds() -> int:
         receive = trio.lowlevel.FdStream(3)
         send = trio.lowlevel.FdStream(4)
@@ -103,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _serve_fds(fail)
         return EXIT_FAILED
-    return _serve_fds(lambda: plugin_class(option))
+    return _serve_fds(lambda: plugin_class(option), plugin_class)
 
 
 def run(plugin_class: Callable[[str], ServablePlugin]) -> None:
@@ -116,4 +132,4 @@ def run(plugin_class: Callable[[str], ServablePlugin]) -> None:
         sys.exit(EXIT_USAGE)
     _configure_logging()
     option = sys.argv[1] if len(sys.argv) > 1 else ""
-    sys.exit(_serve_fds(lambda: plugin_class(option)))
+    sys.exit(_serve_fds(lambda: plugin_class(option), plugin_class))

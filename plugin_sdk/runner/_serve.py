@@ -7,7 +7,6 @@ import contextlib
 import logging
 import math
 from collections.abc import Callable
-from typing import Protocol
 
 import trio
 
@@ -22,40 +21,14 @@ from ..app import (
     pong,
     reply_to_wire,
 )
-from ..info import PluginInfo
-from ..message import Message
-from ..reply import Reply, error
+from ..reply import error
 from ..session import Receiver, Sender, SessionBroken, SessionClosed, open_session
 from ..wire import ErrorCode, Role
+from ._exits import EXIT_FAILED, EXIT_OK, ServablePlugin
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "ServablePlugin", "serve"]
 
 log = logging.getLogger("chanrouter.runner")
-
-EXIT_OK = 0
-"""The host ended the session (or closed the calls channel) and the stop hook ran."""
-EXIT_FAILED = 1
-"""The plugin could not start, or the session broke."""
-
-
-class ServablePlugin(Protocol):
-    """What the runner needs of a plugin: the plugin API of :class:`plugin_sdk.Plugin`."""
-
-    def info(self) -> PluginInfo:
-        """The plugin's self-description, sent in the handshake."""
-        ...
-
-    async def start(self) -> None:
-        """Start hook, run before the handshake says ready."""
-        ...
-
-    async def handle(self, message: Message) -> Reply:
-        """Answer one message; never raises (handler errors are error replies)."""
-        ...
-
-    async def stop(self) -> None:
-        """Stop hook, run after the last call has been answered."""
-        ...
 
 
 async def serve(

@@ -1,0 +1,339 @@
+"""Serve a plugin without trio: one blocking loop over FD 3/4, for plugins that never wait.
+
+Most plugins answer each message with plain code: their handlers are ordinary
+functions and they keep the default start and stop hooks. For them an event loop
+buys nothing and costs a lot: importing trio is most of a Python plugin's start-up
+(hundreds of milliseconds), and its scheduling most of the plugin side's cost per
+message. This loop speaks the same protocol through the sans-IO wire core, the way
+the raw msgpack echo the benchmarks compare against works: read what has arrived,
+answer every request in it in arrival order, write all the answers with one write.
+
+What a plugin sees is the same as under :func:`~plugin_sdk.runner.serve`: calls in
+the order they were sent, one at a time (a handler that never awaits holds trio's
+loop too, so it never overlapped another there either), the same replies, logs and
+exit codes. Pings are answered in turn, between calls, which is also when a trio
+runner would get to them while a handler that never awaits is running.
+:func:`serves_without_trio` says which plugin classes qualify; the rest run on trio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import os
+import select
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from .._handlers import HandlerTable
+from ..app import (
+    AppProtocolError,
+    Call,
+    Fail,
+    Ping,
+    Ready,
+    parse_request,
+    pong,
+    reply_to_wire,
+)
+from ..message import Message
+from ..plugin import Plugin
+from ..reply import Reply, error
+from ..wire import (
+    ChannelClosed,
+    ChannelOpened,
+    ChannelRef,
+    ChannelReset,
+    Connection,
+    ErrorCode,
+    Event,
+    GoAwayReceived,
+    HelloReceived,
+    LocalProtocolError,
+    MessageReceived,
+    RemoteProtocolError,
+    Role,
+    SessionEnded,
+)
+from ._exits import EXIT_FAILED, EXIT_OK, ServablePlugin
+
+__all__ = ["serve_blocking", "serves_without_trio"]
+
+log = logging.getLogger("chanrouter.runner")
+
+_READ_SIZE: Final = 1 << 16
+
+
+def serves_without_trio(plugin_class: object) -> bool:
+    """Whether :func:`serve_blocking` can serve instances of ``plugin_class``.
+
+    True for a :class:`~plugin_sdk.Plugin` subclass whose handlers are all plain
+    functions (not ``async def``) and which keeps the SDK's own ``handle``, ``start``
+    and ``stop``: then no part of serving it ever waits on anything.
+    """
+    if not (isinstance(plugin_class, type) and issubclass(plugin_class, Plugin)):
+        return False
+    for hook in ("handle", "start", "stop"):
+        if getattr(plugin_class, hook) is not getattr(Plugin, hook):
+            return False
+    table: HandlerTable = plugin_class._handler_table
+    return not any(inspect.iscoroutinefunction(h.function) for h in table.handlers)
+
+
+class _Stop(Exception):
+    """The session is over; ``code`` is the exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Link:
+    """The connection and the two pipe ends: frames are queued, then written at once."""
+
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        # The host's ends may have been made non-blocking by whoever created them.
+        os.set_blocking(read_fd, True)
+        os.set_blocking(write_fd, True)
+        self.conn = Connection(Role.RESPONDER)
+        self.out = bytearray(self.conn.hello())
+        self.writable = True
+
+    def flush(self) -> None:
+        """Write everything queued; a vanished host ends the session quietly."""
+        if not self.out or not self.writable:
+            self.out.clear()
+            return
+        view = memoryview(self.out)
+        try:
+            while view:
+                view = view[os.write(self.write_fd, view) :]
+        except OSError as exc:  # BrokenPipeError, mostly: the host went away
+            self.writable = False
+            log.debug("the host stopped reading: %s", exc)
+        finally:
+            view.release()
+            self.out.clear()
+
+    def receive(self, deadline: float | None = None) -> list[Event]:
+        """Block until bytes arrive (or ``deadline``, a ``time.monotonic()`` value, passes)
+        and return the events they complete; queue what the wire wants sent."""
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([self.read_fd], [], [], max(0.0, remaining))
+            if not ready:
+                raise TimeoutError
+        try:
+            data = os.read(self.read_fd, _READ_SIZE)
+        except OSError as exc:
+            log.debug("reading from the host failed: %s", exc)
+            data = b""
+        try:
+            events = self.conn.receive_data(data)
+        except RemoteProtocolError as exc:
+            log.error("session broke: protocol error: %s", exc)
+            self.out += self.conn.goaway(exc.code, str(exc))
+            raise _Stop(EXIT_FAILED) from None
+        self.out += self.conn.data_to_send()
+        return events
+
+    def goaway(self) -> None:
+        """Queue GOAWAY(NO_ERROR) unless the connection is already dead."""
+        with contextlib.suppress(LocalProtocolError, RemoteProtocolError):
+            self.out += self.conn.goaway(ErrorCode.NO_ERROR, "")
+
+
+def _step(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that must finish without waiting; return its value."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("it waited on an event loop; serve this plugin with trio")
+
+
+def _handle(plugin: ServablePlugin, message: Message) -> Reply:
+    try:
+        reply = _step(plugin.handle(message))
+    except Exception as exc:
+        log.exception("handle() raised on message %s", message.id)
+        return error(f"{type(exc).__name__}: {exc}")
+    if not isinstance(reply, Reply):
+        return error(f"handle() returned {type(reply).__name__}, not a Reply")
+    return reply
+
+
+class _Server:
+    """The session's state from the ready handshake on."""
+
+    def __init__(self, link: _Link, plugin: ServablePlugin) -> None:
+        self.link = link
+        self.plugin = plugin
+        self.calls: int | None = None
+
+    def on_events(self, events: list[Event]) -> None:
+        for event in events:
+            if type(event) is MessageReceived:
+                if event.channel == self.calls:
+                    self.link.out += self.link.conn.acknowledge(event.channel, event.size)
+                    self.on_request(event.payload)
+            elif type(event) is ChannelOpened:
+                if self.calls is None:
+                    self.calls = event.channel
+                # Like the trio runner, which accepts one channel: later ones stay unread.
+            elif type(event) is ChannelClosed:
+                if event.channel == self.calls:
+                    raise _Stop(EXIT_OK)
+            elif type(event) is ChannelReset:
+                if event.channel == self.calls:
+                    log.error("session broke: the host reset the calls channel: %s", event.reason)
+                    raise _Stop(EXIT_FAILED)
+            elif type(event) is SessionEnded:
+                raise _Stop(EXIT_OK)
+            # CreditGranted: replies are one message each. GoAwayReceived: the host is
+            # ending; it closes the calls channel or the pipe next.
+
+    def on_request(self, payload: object) -> None:
+        try:
+            request = parse_request(payload, ChannelRef)
+        except AppProtocolError as exc:
+            log.error("host sent a malformed request: %s", exc)
+            return
+        if isinstance(request, Call):
+            answer = reply_to_wire(_handle(self.plugin, request.message))
+            self.answer(request.reply, answer)
+        elif isinstance(request, Ping):
+            self.answer(request.reply, pong())
+        else:
+            log.warning("host sent an unsupported op %r; refusing it", request.op)
+            if request.reply is not None and request.reply.channel is not None:
+                self.refuse(request.reply.channel, f"unsupported op {request.op!r}")
+
+    def answer(self, ref: ChannelRef, payload: dict[str, Any]) -> None:
+        channel = ref.channel
+        conn = self.link.conn
+        if channel is None or not conn.is_open(channel):
+            log.debug("reply not delivered: the host gave up on this call")
+            return
+        try:
+            self.link.out += conn.send_message(channel, payload)
+            self.link.out += conn.close(channel)
+        except LocalProtocolError as exc:
+            log.error("cannot send a reply: %s", exc)
+            self.refuse(channel, f"the plugin could not send its reply: {exc}")
+
+    def refuse(self, channel: int, reason: str) -> None:
+        # LocalProtocolError: not a channel we may end (the host sent a bad reference).
+        with contextlib.suppress(LocalProtocolError):
+            self.link.out += self.link.conn.reset(channel, ErrorCode.APPLICATION_ERROR, reason)
+
+
+def serve_blocking(
+    make_plugin: Callable[[], ServablePlugin],
+    read_fd: int = 3,
+    write_fd: int = 4,
+    *,
+    handshake_timeout: float | None = 10.0,
+) -> int:
+    """Serve ``make_plugin()`` over two pipe ends without trio; return an exit code.
+
+    The counterpart of :func:`~plugin_sdk.runner.serve` for plugins that
+    :func:`serves_without_trio`: same handshake, calls, pings, graceful end and exit
+    codes. Both file descriptors are closed on return.
+    """
+    link = _Link(read_fd, write_fd)
+    try:
+        return _serve(link, make_plugin, handshake_timeout)
+    finally:
+        for fd in (write_fd, read_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _serve(
+    link: _Link, make_plugin: Callable[[], ServablePlugin], handshake_timeout: float | None
+) -> int:
+    try:
+        server = _handshake(link, make_plugin, handshake_timeout)
+        code = EXIT_OK
+        if server is not None:
+            try:
+                while True:
+                    server.on_events(link.receive())
+                    link.flush()
+            except _Stop as stop:
+                code = stop.code
+            finally:
+                try:
+                    _step(server.plugin.stop())
+                except Exception:
+                    log.exception("the stop hook failed")
+                    code = EXIT_FAILED
+        else:
+            code = EXIT_FAILED
+    except _Stop as stop:
+        code = stop.code
+    link.goaway()
+    link.flush()
+    return code
+
+
+def _handshake(
+    link: _Link, make_plugin: Callable[[], ServablePlugin], timeout: float | None
+) -> _Server | None:
+    """HELLO both ways, then ``ready`` (or ``fail``) on our first channel."""
+    link.flush()
+    conn = link.conn
+    deadline = None if timeout is None else time.monotonic() + timeout
+    early: list[Event] = []
+    while conn.peer_hello is None:
+        try:
+            events = link.receive(deadline)
+        except TimeoutError:
+            log.error("handshake failed: no HELLO from the host within %s s", timeout)
+            raise _Stop(EXIT_FAILED) from None
+        for index, event in enumerate(events):
+            if type(event) is HelloReceived:
+                early = events[index + 1 :]
+                break
+            if type(event) is GoAwayReceived:
+                log.error("handshake failed: the host sent GOAWAY (%s)", event.reason)
+                raise _Stop(EXIT_FAILED)
+            if type(event) is SessionEnded:
+                log.error("handshake failed: the host closed the connection")
+                raise _Stop(EXIT_FAILED)
+    control, frame = conn.open()
+    link.out += frame
+    try:
+        plugin = make_plugin()
+        info = plugin.info()
+        _step(plugin.start())
+    except Exception as exc:
+        # Whatever went wrong is the operator's to read: send it, then exit 1.
+        log.error("plugin failed to start: %s", exc)
+        link.out += conn.send_message(control, Fail(f"{type(exc).__name__}: {exc}").to_wire())
+        link.out += conn.close(control)
+        return None
+    link.out += conn.send_message(control, Ready(info).to_wire())
+    link.flush()
+    server = _Server(link, plugin)
+    try:
+        server.on_events(early)
+    except _Stop as stop:
+        _finish_early(server, stop)
+    return server
+
+
+def _finish_early(server: _Server, stop: _Stop) -> None:
+    """The session ended in the same read as the host's HELLO: run the stop hook, exit."""
+    try:
+        _step(server.plugin.stop())
+    except Exception:
+        log.exception("the stop hook failed")
+        raise _Stop(EXIT_FAILED) from None
+    raise stop
