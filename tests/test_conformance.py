@@ -1,0 +1,69 @@
+"""plugin_sdk.testing's conformance check, against conforming and broken real plugins."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import pytest
+
+from plugin_sdk import Message, Verdict
+from plugin_sdk.testing import assert_conforms, check_plugin
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PLUGINS = ROOT / "tests" / "plugins"
+PY = sys.executable
+
+
+def test_the_plugin_written_without_the_sdk_conforms() -> None:
+    report = assert_conforms([PY, str(ROOT / "examples" / "raw_plugin.py")])
+    assert report.info is not None and report.info.name == "raw-label"
+    [(message, reply)] = report.replies  # one probe: the one exact type it accepts
+    assert message.type == "container.create"
+    assert reply.verdict is Verdict.CONTINUE
+    assert report.exit_code == 0
+
+
+async def test_an_sdk_plugin_conforms_and_answers_the_given_messages() -> None:
+    create = Message("container.create", {"Image": "a", "Env": ["CPU_LIMIT=1"]}, "m1")
+    report = await check_plugin(
+        [PY, "-m", "plugin_sdk", "examples.env_to_config:EnvToConfig"], [create]
+    )
+    report.raise_for_problems()
+    [(_, reply)] = report.replies
+    assert reply.messages[0].body["HostConfig"] == {"NanoCpus": 1_000_000_000}
+
+
+async def test_a_builtin_served_by_the_runner_conforms() -> None:
+    report = await check_plugin(
+        [PY, "-m", "plugin_sdk", "router.builtins.host_mount:HostMount", "/data /var/data"]
+    )
+    report.raise_for_problems()
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        ([PY, str(PLUGINS / "exits_early.py")], "session failed"),
+        ([PY, str(PLUGINS / "raw_plugin.py"), "bad-info"], "bad handshake"),
+        ([PY, str(PLUGINS / "raw_plugin.py"), "app-version"], "application protocol version 99"),
+        ([PY, str(PLUGINS / "raw_plugin.py"), "close-reply"], "without answering"),
+        ([PY, str(PLUGINS / "raw_plugin.py"), "bad-reply"], "call echo"),
+        ([PY, "-m", "plugin_sdk", "examples.authz_chain:ImagePolicy", ""], "refused to start"),
+        (["/nonexistent/plugin"], "not found"),
+    ],
+)
+async def test_broken_plugins_are_reported_with_what_is_wrong(
+    argv: list[str], problem: str
+) -> None:
+    report = await check_plugin(argv, timeout=5)
+    assert not report.ok
+    assert any(problem in p for p in report.problems), report.problems
+    with pytest.raises(AssertionError, match="does not conform"):
+        report.raise_for_problems()
+
+
+async def test_a_plugin_that_never_speaks_is_reported_not_waited_for() -> None:
+    report = await check_plugin([PY, str(PLUGINS / "silent.py")], timeout=1)
+    assert any("no handshake" in p or "session failed" in p for p in report.problems)
+    assert any("by hand" in p for p in report.problems)  # it ignores the missing env var too
