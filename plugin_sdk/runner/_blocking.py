@@ -102,6 +102,8 @@ class _Link:
         self.conn = Connection(Role.RESPONDER)
         self.out = bytearray(self.conn.hello())
         self.writable = True
+        self.broken = False
+        """The peer broke the protocol; our GOAWAY saying so is queued (and is the last)."""
 
     def flush(self) -> None:
         """Write everything queued; a vanished host ends the session quietly."""
@@ -137,12 +139,15 @@ class _Link:
         except RemoteProtocolError as exc:
             log.error("session broke: protocol error: %s", exc)
             self.out += self.conn.goaway(exc.code, str(exc))
+            self.broken = True
             raise _Stop(EXIT_FAILED) from None
         self.out += self.conn.data_to_send()
         return events
 
     def goaway(self) -> None:
         """Queue GOAWAY(NO_ERROR) unless the connection is already dead."""
+        if self.broken:
+            return
         with contextlib.suppress(LocalProtocolError, RemoteProtocolError):
             self.out += self.conn.goaway(ErrorCode.NO_ERROR, "")
 
