@@ -69,8 +69,7 @@ async def _case(name: str, count: int, size: int, measure: Callable[[], Awaitabl
             await measure()
             _report(name, [await _pipelined(r, count, size, True) for _ in range(_REPEATS)])
         return
-    plugins = 3 if name == "exec3" else 1
-    async with _exec_router(plugins) as r:
+    async with _exec_router(3 if name == "exec3" else 1) as r:
         if name == "rtt":
             await route_one_at_a_time(r, echo_messages(50, size))
             await measure()
