@@ -168,3 +168,19 @@ def test_usage_errors_exit_2_as_a_real_process() -> None:
     proc = _routerd("--plugin", "host-mount")
     assert proc.returncode == 2
     assert b"--plugin" in proc.stderr
+
+
+def test_an_unusable_admin_socket_exits_1_naming_the_path(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "no-such-dir" / "admin.sock"
+    proc = _routerd("--serve", "--admin-socket", str(path))
+    assert proc.returncode == 1
+    assert f"cannot serve the admin socket {path}".encode() in proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+def test_two_plugins_with_one_name_exit_1_naming_it() -> None:
+    code, _, output = _invoke(
+        ["--plugin", "host-mount", "/a /b", "--plugin", "host-mount", "/c /d"]
+    )
+    assert code == 1
+    assert "host-mount" in output

@@ -242,13 +242,24 @@ async def _run(
 
 
 def _startup_error(exc: BaseException) -> str | None:
-    """The text of an expected start-up failure, or None for a bug."""
-    from plugin_sdk import PluginInfoError
-    from router.exec import PluginStartError
+    """The operator-facing text of an expected failure, or None for a bug.
 
-    if isinstance(exc, PluginInfoError | PluginStartError | OSError | ValueError):
-        return str(exc)
-    return None
+    Expected: a plugin that cannot start or describes itself badly, an unusable admin
+    socket, a broken pipe or other OS error. trio wraps errors raised in nurseries in
+    exception groups; a group counts when every error in it is expected.
+    """
+    from plugin_sdk import PluginInfoError
+    from router.admin import AdminSocketError
+    from router.exec import PluginStartError
+    from router.pipeline import PlanError
+
+    expected = (PluginInfoError, PluginStartError, AdminSocketError, PlanError, OSError)
+    if isinstance(exc, BaseExceptionGroup):
+        texts = [_startup_error(e) for e in exc.exceptions]
+        if any(t is None for t in texts):
+            return None
+        return "; ".join(t for t in texts if t)
+    return str(exc) if isinstance(exc, expected) else None
 
 
 async def _watch_signals(stop: trio.Event) -> None:
