@@ -184,3 +184,11 @@ def test_two_plugins_with_one_name_exit_1_naming_it() -> None:
     )
     assert code == 1
     assert "host-mount" in output
+
+
+def test_version_is_the_distributions() -> None:
+    from importlib.metadata import version
+
+    code, _, output = _invoke(["--version"])
+    assert code == 0
+    assert output.strip() == f"routerd, version {version('chanrouter')}"

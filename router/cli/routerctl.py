@@ -101,6 +101,7 @@ def _one_row(reply: dict[str, Any]) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="chanrouter", prog_name="routerctl")
 @click.option(
     "--socket",
     "socket_path",

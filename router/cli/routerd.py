@@ -357,6 +357,7 @@ LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=Fals
 )
 @click.option("--serve", is_flag=True, help="Run as a daemon: do not read stdin.")
 @click.option("--print-plan", is_flag=True, help="Print the pipeline order and exit.")
+@click.version_option(package_name="chanrouter", prog_name="routerd")
 @click.pass_context
 def main(
     ctx: click.Context,
