@@ -114,6 +114,16 @@ class _End:
         """Nobody will ever use this end: end its channel with RESET CANCELLED."""
         self._close_now()
 
+    def close(self) -> None:
+        """Close this end at once, without a checkpoint; otherwise as :meth:`aclose`.
+
+        Like :meth:`trio.MemoryReceiveChannel.close`: for ``finally`` blocks and
+        cancelled code, and for callers that have just waited anyway (a call that got
+        its reply) and need no further scheduling round. A task waiting on this end
+        wakes up and gets :class:`trio.ClosedResourceError`.
+        """
+        self._close_now()
+
     async def aclose(self) -> None:
         """Close this end (see the class docstring for what the peer sees); idempotent."""
         self._close_now()
