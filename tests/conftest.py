@@ -1,8 +1,21 @@
-"""Suite-wide pytest options: ``--run-slow`` runs the ``slow`` variants (skipped otherwise)."""
+"""Suite-wide settings.
+
+* ``--run-slow`` runs the ``slow`` variants (skipped otherwise).
+* Hypothesis runs derandomized, without its example database and without per-example
+  deadlines, so the suite is deterministic and a loaded host cannot fail it on timing.
+  ``HYPOTHESIS_PROFILE=explore`` searches with fresh random seeds and up to 1000 examples.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
+
+settings.register_profile("chanrouter", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "chanrouter"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
