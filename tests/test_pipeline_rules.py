@@ -153,6 +153,18 @@ def test_lineage_grows_along_a_derivation_chain() -> None:
     assert last.headers["lineage"] == [["t", "a"], ["u", "b"]]
 
 
+def test_derived_messages_inherit_trace_and_deadline_unless_their_plugin_set_them() -> None:
+    script: Script = {
+        "a": lambda m: emit(Message("u", 1), Message("u", 2, headers={"trace": "own"})),
+    }
+    parent = Message("t", headers={"trace": "t-1", "deadline": 1e10, "other": "not inherited"})
+    result, _ = route([info("a", "t")], script, parent)
+    derived = [m for m in result.messages if m.type == "u"]
+    assert [m.headers.get("trace") for m in derived] == ["t-1", "own"]
+    assert all(m.headers.get("deadline") == 1e10 for m in derived)
+    assert all("other" not in m.headers for m in derived)
+
+
 def test_a_drop_stops_the_branch_and_still_routes_other_type_replies() -> None:
     audit = Message("audit.event", "denied")
     script: Script = {"authz": lambda m: drop("not allowed", [Message("t", "ignored"), audit])}

@@ -16,8 +16,9 @@ before ``k`` goes on, because it might fail first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply, Verdict
 
@@ -263,7 +264,7 @@ class Routing:
                     return
                 child = _Branch(
                     key,
-                    _with_lineage(message, lineage, branch.message.id),
+                    _with_lineage(message, lineage, branch.message.id, branch.message.headers),
                     self.plan.for_type(message.type),
                     0,
                     lineage,
@@ -323,13 +324,29 @@ def _continue(branch: _Branch, index: int, message: Message) -> _Branch:
     )
 
 
-def _with_lineage(message: Message, lineage: Lineage, parent: str) -> Message:
+_INHERITED: Final = (Headers.TRACE, Headers.DEADLINE)
+"""Headers a derived message takes from its parent unless its plugin set them."""
+
+
+def _with_lineage(
+    message: Message,
+    lineage: Lineage,
+    parent: str,
+    parent_headers: Mapping[str, Any] | None = None,
+) -> Message:
     wire = lineage_to_wire(lineage)
-    if message.headers.get(Headers.LINEAGE) == wire and message.headers.get(Headers.PARENT) == (
-        parent
+    inherit = {
+        name: parent_headers[name]
+        for name in _INHERITED
+        if parent_headers and name in parent_headers and name not in message.headers
+    }
+    if (
+        not inherit
+        and message.headers.get(Headers.LINEAGE) == wire
+        and message.headers.get(Headers.PARENT) == parent
     ):
         return message
-    headers = {**message.headers, Headers.LINEAGE: wire, Headers.PARENT: parent}
+    headers = {**message.headers, **inherit, Headers.LINEAGE: wire, Headers.PARENT: parent}
     return Message(type=message.type, body=message.body, id=message.id, headers=headers)
 
 
