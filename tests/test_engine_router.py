@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -558,3 +559,38 @@ async def test_a_stream_item_that_is_not_a_message_is_an_error_in_its_place() ->
                 seen.append(res)
         assert len(seen) == 1
         assert (await r.route(Message("t"))).status == Status.DELIVERED
+
+
+async def test_a_message_deadline_fails_it_mid_call_whatever_the_policy(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    hung = ScriptedHandle("hung", default=HANG, on_error=OnError.RETRY, timeout=60)
+    after = ScriptedHandle("after")
+    async with router.open([hung, after]) as r:
+        soon = await r.route(Message("t", "x", headers={"deadline": time.time() + 5}))
+        later = await r.route(Message("t", "y", headers={"deadline": time.time() + 1000}))
+    assert (soon.status, soon.by, soon.reason) == (
+        Status.FAILED,
+        "hung",
+        "the message's deadline passed",
+    )
+    assert [h.verdict for h in soon.trace] == ["timeout"]  # no retry: the deadline is gone
+    assert 4 < soon.trace[0].duration < 6
+    # The plugin's own timeout (60 s) comes first for a far deadline: retried, then failed.
+    assert later.status == Status.FAILED and "timed out after 60s" in later.reason
+    assert [h.verdict for h in later.trace] == ["retry", "retry", "timeout"]
+    assert after.calls == []
+
+
+async def test_a_message_past_its_deadline_is_not_handed_to_the_next_plugin() -> None:
+    skipper = ScriptedHandle("skipper", on_error=OnError.SKIP)
+    stale = Message("t", "x", headers={"deadline": time.time() - 1})
+    async with router.open([skipper]) as r:
+        result = await r.route(stale)
+    assert (result.status, result.by) == (Status.FAILED, "skipper")
+    assert "deadline passed" in result.reason
+    assert skipper.calls == []
+    # A deadline that is not a number is not a deadline: the message routes as usual.
+    async with router.open([skipper]) as r:
+        fine = await r.route(Message("t", "x", headers={"deadline": "tomorrow"}))
+    assert fine.status == Status.DELIVERED

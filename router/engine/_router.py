@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Final, Self
 import trio
 from trio.lowlevel import ParkingLot, checkpoint_if_cancelled
 
-from plugin_sdk import Message, PluginInfo, Reply, Verdict
+from plugin_sdk import Headers, Message, PluginInfo, Reply, Verdict
 
 from ..handle import PluginHandle
 from ..pipeline import DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGES, Call, Plan, PlanError, Routing
@@ -539,7 +540,7 @@ class Router:
         while len(calls) == 1:
             call, ticket = calls[0]
             slot = snapshot.slots[call.plugin]
-            start = math.inf
+            start = expires = math.inf
             with trio.CancelScope() as timer:
                 while True:
                     try:
@@ -547,20 +548,31 @@ class Router:
                             timer.deadline = math.inf  # waiting for a turn is not the call
                             await ticket.enter()
                         start = trio.current_time()
+                        expires = _expiry(call.message, start)
                         # Only this call runs until the next one moves the deadline on:
                         # what happens between calls never yields, so it cannot time out.
-                        timer.deadline = start + slot.info.timeout
+                        timer.deadline = min(start + slot.info.timeout, expires)
                         reply: Reply | None = None
                         error: str | None = None
-                        try:
-                            reply = await slot.handle.call(call.message)
-                        except Exception as exc:
-                            error = _describe_exception(exc)
+                        expired = expires <= start
+                        if expired:
+                            error = _DEADLINE_PASSED
+                        else:
+                            try:
+                                reply = await slot.handle.call(call.message)
+                            except Exception as exc:
+                                error = _describe_exception(exc)
                     finally:
                         ticket.release()
                     duration = trio.current_time() - start
                     _record(slot, reply, error, duration)
-                    routing.complete(call.token, reply, duration=duration, error=error)
+                    routing.complete(
+                        call.token,
+                        reply,
+                        duration=duration,
+                        error=error,
+                        expired=expired,
+                    )
                     if routing.done:
                         break
                     calls = self._reserve(snapshot, routing.pending())
@@ -569,11 +581,20 @@ class Router:
                     call, ticket = calls[0]
                     slot = snapshot.slots[call.plugin]
             if timer.cancelled_caught:
-                # Only a call in progress has a deadline: that call timed out.
+                # Only a call in progress has a deadline: that call timed out, or the
+                # message's own deadline passed during it.
                 duration = trio.current_time() - start
-                error = f"timed out after {slot.info.timeout:g}s"
+                expired = expires < start + slot.info.timeout
+                error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
                 slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
-                routing.complete(call.token, None, duration=duration, error=error, timed_out=True)
+                routing.complete(
+                    call.token,
+                    None,
+                    duration=duration,
+                    error=error,
+                    timed_out=True,
+                    expired=expired,
+                )
                 if not routing.done:
                     calls = self._reserve(snapshot, routing.pending())
             if routing.done:
@@ -668,3 +689,14 @@ class Router:
         plan = snapshot.plan.reordered(names)
         self._swap(_Snapshot(plan, dict(snapshot.slots)))
         return plan
+
+
+_DEADLINE_PASSED: Final = "the message's deadline passed"
+
+
+def _expiry(message: Message, now: float) -> float:
+    """The message's ``deadline`` header (epoch seconds) on trio's clock, or +inf."""
+    deadline = message.headers.get(Headers.DEADLINE)
+    if not isinstance(deadline, int | float) or isinstance(deadline, bool):
+        return math.inf
+    return now + (deadline - time.time())

@@ -148,10 +148,14 @@ class Routing:
         duration: float,
         error: str | None = None,
         timed_out: bool = False,
+        expired: bool = False,
     ) -> None:
         """Report the outcome of call ``token``: a reply, or an ``error`` text.
 
-        ``timed_out`` marks an error as a timeout (the trace then says so). A reply
+        ``timed_out`` marks an error as a timeout (the trace then says so).
+        ``expired`` marks it as the message's own deadline passing: the input fails
+        whatever the plugin's on-error policy (retrying or skipping cannot meet a
+        deadline that is gone). A reply
         that is not a :class:`Reply` of :class:`Message` objects counts as an error.
         A completion for work that can no longer matter (after a failure) is ignored.
         """
@@ -165,7 +169,7 @@ class Routing:
         if error is None:
             error = _reply_problem(reply)
         if error is not None:
-            self._call_failed(branch, info, error, duration, timed_out)
+            self._call_failed(branch, info, error, duration, timed_out or expired, expired)
             return
         assert isinstance(reply, Reply)
         self._replied(branch, info, reply, duration)
@@ -213,9 +217,15 @@ class Routing:
             self._failure = _Failure(key, plugin, reason)
 
     def _call_failed(
-        self, branch: _Branch, info: PluginInfo, error: str, duration: float, timed_out: bool
+        self,
+        branch: _Branch,
+        info: PluginInfo,
+        error: str,
+        duration: float,
+        timed_out: bool,
+        expired: bool = False,
     ) -> None:
-        policy = info.on_error
+        policy = OnError.FAIL if expired else info.on_error
         if policy == OnError.RETRY and branch.attempt < info.max_attempts:
             self._hop(branch, HopVerdict.RETRY, duration, error)
             self._ready.append(_replace_attempt(branch, branch.attempt + 1))
