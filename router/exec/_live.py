@@ -15,7 +15,7 @@ import trio
 
 from plugin_sdk import Message, PluginInfo, Reply
 from plugin_sdk.app import AppProtocolError, Call, Ping, check_pong, parse_reply
-from plugin_sdk.session import ChannelResetError, EndOfChannel, Sender, Session
+from plugin_sdk.session import ChannelResetError, EndOfChannel, Receiver, Sender, Session
 from plugin_sdk.spawn import PluginProcess
 
 from ._errors import ExecError, PluginCrashed, PluginProtocolError
@@ -50,7 +50,8 @@ class Live:
         self.outputs_open = 2
         """stdout and stderr forwarders still running."""
         self.outputs_done = trio.Event()
-        self._inflight: set[trio.CancelScope] = set()
+        self._inflight: set[trio.CancelScope | Receiver] = set()
+        """What :meth:`die` must interrupt: guard scopes, and the reply channels of calls."""
         self._idle = trio.Event()
         self._idle.set()
 
@@ -63,8 +64,11 @@ class Live:
         """End this incarnation: fail calls in flight, wake the supervisor (first reason wins)."""
         if self.death is None:
             self.death = reason
-        for scope in self._inflight:
-            scope.cancel()
+        for waiting in list(self._inflight):
+            if isinstance(waiting, trio.CancelScope):
+                waiting.cancel()
+            else:
+                waiting.close()  # its call wakes up with ClosedResourceError
         if not self.ready:
             self.start_scope.cancel()
         self.wake.set()
@@ -82,16 +86,22 @@ class Live:
         scope = trio.CancelScope()
         if self.death is not None:
             scope.cancel()
-        if not self._inflight:
-            self._idle = trio.Event()
-        self._inflight.add(scope)
+        self._enter(scope)
         try:
             with scope:
                 yield scope
         finally:
-            self._inflight.discard(scope)
-            if not self._inflight:
-                self._idle.set()
+            self._leave(scope)
+
+    def _enter(self, waiting: trio.CancelScope | Receiver) -> None:
+        if not self._inflight:
+            self._idle = trio.Event()
+        self._inflight.add(waiting)
+
+    def _leave(self, waiting: trio.CancelScope | Receiver) -> None:
+        self._inflight.discard(waiting)
+        if not self._inflight:
+            self._idle.set()
 
     async def wait_idle(self) -> None:
         """Wait until no call is in flight."""
@@ -102,20 +112,37 @@ class Live:
         return PluginCrashed(f"plugin {self.label} {self.death or 'went away'}")
 
     async def call(self, message: Message) -> Reply:
-        """Send ``message`` and wait for the plugin's reply (see ExecHandle.call)."""
-        if self.session is None or self.calls is None:
+        """Send ``message`` and wait for the plugin's reply (see ExecHandle.call).
+
+        The common path costs one wait (for the reply) and no cancel scope: the call
+        goes out without waiting when there is credit and buffer space, :meth:`die`
+        interrupts the wait by closing the reply channel, and the channel is released
+        with a synchronous close. Only a send that must wait is guarded by a scope.
+        """
+        session, calls = self.session, self.calls
+        if session is None or calls is None or self.death is not None:
             raise self._crashed()
-        receiver, ref = self.session.pipe()
+        receiver, ref = session.pipe()
+        request = Call(message, ref).to_wire()
+        self._enter(receiver)
         abandoned = True
         try:
-            with self.guard():
-                await self.calls.send(Call(message, ref).to_wire())
+            try:
+                calls.send_nowait(request)
+            except trio.WouldBlock:
+                with self.guard():
+                    await calls.send(request)
+                if self.death is not None:  # die() cancelled the guard
+                    abandoned = False
+                    raise self._crashed() from None
+            try:
                 payload = await receiver.receive()
+            except trio.ClosedResourceError:
+                # Only die() closes a reply channel under a waiting call.
                 abandoned = False
-                return self._parse(payload)
-            # Only die() cancels the guard: the process is gone or being killed.
+                raise self._crashed() from None
             abandoned = False
-            raise self._crashed()
+            return self._parse(payload)
         except EndOfChannel:
             abandoned = False
             self.die(f"closed a reply channel without answering (message {message.id})")
@@ -134,8 +161,8 @@ class Live:
                 await self.wake.wait()
             raise self._crashed() from None
         finally:
-            with trio.CancelScope(shield=True):
-                await receiver.aclose()  # RESETs it if unanswered: a late reply is dropped
+            self._leave(receiver)
+            receiver.close()  # RESETs it if unanswered: a late reply is dropped
             if abandoned:
                 # Cancelled from outside (the engine's per-call timeout): maybe slow, maybe hung.
                 self.suspect.set()
