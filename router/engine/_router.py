@@ -96,6 +96,7 @@ class _Stream:
         "closed",
         "consumer",
         "exhausted",
+        "handed",
         "held",
         "items",
         "order",
@@ -111,6 +112,8 @@ class _Stream:
         """In-flight tokens taken for inputs not yet yielded (released on the way out)."""
         self.pulling = False
         self.pull_lot = ParkingLot()
+        self.handed: deque[tuple[_Pending, _Job]] = deque()
+        """Inputs pulled for an idle worker, which takes them in order."""
         self.consumer = ParkingLot()
         self.exhausted = False
         """No more inputs will be pulled (the end, an error, a bad item, or closed)."""
@@ -128,6 +131,8 @@ class _Stream:
         self.exhausted = True
         if self.consumer:
             self.consumer.unpark_all()
+        if self.pull_lot:
+            self.pull_lot.unpark_all()  # idle workers: take what was handed out, or exit
 
 
 def _known_info(handle: PluginHandle) -> PluginInfo | None:
@@ -420,6 +425,8 @@ class Router:
         finally:
             stream.served = True
             stream.finish()
+            while stream.handed:  # pulled, never routed (cancelled): free their plugins
+                self._abandon(stream.handed.popleft()[1])
             if stream.closed:
                 # The consumer left first: tokens taken since are ours to give back.
                 self._release_held(stream)
@@ -442,17 +449,29 @@ class Router:
         One worker pulls at a time, and it reserves the input's first plugin calls
         before letting the next one pull, so plugins see inputs in input order.
         """
-        while stream.pulling:
+        while True:
+            if stream.handed:
+                return stream.handed.popleft()
+            if stream.exhausted:
+                return None
+            if not stream.pulling:
+                break
             await stream.pull_lot.park()
-        if stream.exhausted:
-            return None
         stream.pulling = True
         try:
-            return await self._pull_one(stream)
+            while True:
+                pulled = await self._pull_one(stream)
+                if pulled is None or not stream.pull_lot:
+                    return pulled  # ours to route: no other worker is idle
+                # Idle workers wait in line: hand this input to one and pull the next
+                # in the same turn. Handing over one input per scheduling round would
+                # trickle a freed batch of in-flight slots out one round at a time.
+                stream.handed.append(pulled)
+                stream.pull_lot.unpark()
         finally:
             stream.pulling = False
             if stream.pull_lot:
-                stream.pull_lot.unpark()
+                stream.pull_lot.unpark()  # the next puller
 
     async def _pull_one(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
         limiter = self._in_flight
