@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -391,13 +392,32 @@ class Session:
                     self._outbuf = bytearray()
                     if self._space_lot:
                         self._space_lot.unpark_all()
-                    await self._send.send_all(data)
+                    sent = self._write_now(data)
+                    if sent < len(data):
+                        await self._send.send_all(memoryview(data)[sent:])
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._terminate(f"session ended: the transport failed while sending ({exc!r})")
             finally:
                 self._writer_done.set()
                 self._outbuf = bytearray()
                 await trio.aclose_forcefully(self._send)
+
+    def _write_now(self, data: bytearray) -> int:
+        """Write what a pipe takes at once, without trio; return how many bytes went.
+
+        ``FdStream.send_all`` yields to the scheduler before writing: one more round
+        per batch, which a call made one at a time waits through twice (here and in
+        the peer). Writing straight to the non-blocking descriptor skips it; what the
+        pipe does not take, and every error, is left to ``send_all``, which waits for
+        room and raises the errors trio's way.
+        """
+        send = self._send
+        if type(send) is not trio.lowlevel.FdStream:
+            return 0
+        try:
+            return os.write(send.fileno(), data)
+        except OSError:  # full (BlockingIOError), closed, broken: send_all will say
+            return 0
 
     async def _gather(self) -> None:
         """Let the tasks that are ready to run add their frames before we write.
