@@ -252,3 +252,12 @@ async def test_an_exception_from_handle_becomes_an_error_reply(autojump_clock: A
         again = await host.call(Message("work", 0, id="k2"))
     assert reply == Reply(Verdict.ERROR, (), "KeyError: 'k1'")
     assert again.reason == "KeyError: 'k2'"
+
+
+async def test_a_host_that_vanishes_before_the_handshake_ends_the_plugin_with_1(
+    autojump_clock: Any,
+) -> None:
+    plugin_end, host_end = trio.testing.memory_stream_pair()
+    await host_end.aclose()  # the router is gone before it says anything
+    code = await serve(lambda: Recorder(""), plugin_end, plugin_end, handshake_timeout=5)
+    assert code == EXIT_FAILED

@@ -22,7 +22,14 @@ from ..app import (
     reply_to_wire,
 )
 from ..reply import error
-from ..session import Receiver, Sender, SessionBroken, SessionClosed, open_session
+from ..session import (
+    HandshakeError,
+    Receiver,
+    Sender,
+    SessionBroken,
+    SessionClosed,
+    open_session,
+)
 from ..wire import ErrorCode, Role
 from ._exits import EXIT_FAILED, EXIT_OK, ServablePlugin
 
@@ -41,8 +48,22 @@ async def serve(
     """Serve the plugin ``make_plugin()`` builds until the host ends; return an exit code.
 
     The plugin is built inside the session so that an invalid option reaches the host
-    as a ``fail`` handshake naming the problem, not only as a dead process.
+    as a ``fail`` handshake naming the problem, not only as a dead process. A host that
+    goes away before the handshake is over ends the plugin with exit 1 and a log line.
     """
+    try:
+        return await _serve(make_plugin, receive, send, handshake_timeout)
+    except (HandshakeError, SessionClosed) as exc:
+        log.error("the router went away during the handshake: %s", exc)
+        return EXIT_FAILED
+
+
+async def _serve(
+    make_plugin: Callable[[], ServablePlugin],
+    receive: trio.abc.ReceiveStream,
+    send: trio.abc.SendStream,
+    handshake_timeout: float | None,
+) -> int:
     async with open_session(
         receive, send, Role.RESPONDER, handshake_timeout=handshake_timeout
     ) as session:
