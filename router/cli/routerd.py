@@ -8,94 +8,24 @@ over the admin socket, until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import os
 import signal
-import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 import click
 import trio
 
-from router.engine import Router
-from router.events import EventBus, result_event
-from router.result import Result
+from router.events import EventBus
 
+from ._plugin_args import OrderedPluginsCommand, PluginArg, build_handles, ordered_plugins
+from ._stream import stdin_is_stream, stream
 from .errors import CliError
-from .streamio import BadInput, Item, encode_json_line, encode_msgpack, make_decoder
 
 __all__ = ["PluginArg", "main"]
 
 log = logging.getLogger("chanrouter.routerd")
-
-READ_CHUNK = 1 << 16
-
-
-@dataclass(frozen=True, slots=True)
-class PluginArg:
-    """One ``--plugin NAME OPT`` or ``--plugin-exec CMD``, in command-line order."""
-
-    kind: str  # "builtin" or "exec"
-    name: str  # builtin name, or the command line for exec
-    option: str = ""
-
-    def describe(self) -> str:
-        """How the operator wrote it, for error messages."""
-        if self.kind == "exec":
-            return f"--plugin-exec {self.name!r}"
-        return f"--plugin {self.name} {self.option!r}"
-
-
-class _OrderedPlugins(click.Command):
-    """Remembers the command-line order of ``--plugin`` and ``--plugin-exec``.
-
-    click groups each option's values separately; pipeline order is the order the
-    operator wrote them in, across both options, so we note it from the raw args.
-    """
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        order: list[str] = []
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            if arg == "--":
-                break
-            if arg == "--plugin":
-                order.append("builtin")
-                i += 3
-                continue
-            if arg == "--plugin-exec":
-                order.append("exec")
-                i += 2
-                continue
-            if arg.startswith("--plugin-exec="):
-                order.append("exec")
-            i += 1
-        ctx.meta["chanrouter.plugin_order"] = order
-        return super().parse_args(ctx, args)
-
-
-def ordered_plugins(
-    order: Sequence[str], builtins: Sequence[tuple[str, str]], execs: Sequence[str]
-) -> list[PluginArg]:
-    """Interleave builtin and exec plugin arguments back into command-line order."""
-    b, e = iter(builtins), iter(execs)
-    out: list[PluginArg] = []
-    for kind in order:
-        if kind == "builtin":
-            name, opt = next(b)
-            out.append(PluginArg("builtin", name, opt))
-        else:
-            out.append(PluginArg("exec", next(e)))
-    # Anything the raw scan missed (it cannot, short of odd quoting) still runs, last.
-    out += [PluginArg("builtin", n, o) for n, o in b]
-    out += [PluginArg("exec", c) for c in e]
-    return out
 
 
 def _configure_logging(level: str) -> None:
@@ -104,95 +34,6 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-
-
-def build_handles(plugins: Sequence[PluginArg], events: EventBus | None = None) -> list[Any]:
-    """Load every plugin named on the command line; bad names/options are usage errors.
-
-    ``--plugin NAME:INSTANCE OPT`` loads builtin NAME under the name INSTANCE, so two
-    instances of one builtin (two authz rule sets, say) can share a pipeline.
-    """
-    from plugin_sdk import OptionError, PluginDefinitionError, PluginInfoError
-    from router.builtins.registry import PluginLoadError, load
-    from router.exec import ExecHandle
-    from router.handle import InProcessHandle
-
-    handles: list[Any] = []
-    for arg in plugins:
-        if arg.kind == "builtin":
-            name, _, instance = arg.name.partition(":")
-            try:
-                plugin = load(name, arg.option, instance_name=instance or None)
-            except (PluginLoadError, OptionError, PluginInfoError, PluginDefinitionError) as exc:
-                raise click.UsageError(f"{arg.describe()}: {exc}") from None
-            handles.append(InProcessHandle(plugin))
-        else:
-            if not arg.name.strip():
-                raise click.UsageError("--plugin-exec needs a command, got an empty string")
-            handles.append(ExecHandle(arg.name, events=events))
-    return handles
-
-
-def _stdin_is_stream() -> bool:
-    """Whether stdin carries a message stream (a pipe, file or socket, not a terminal)."""
-    try:
-        mode = os.fstat(0).st_mode
-    except OSError:
-        return False
-    if os.isatty(0):
-        return False
-    # /dev/null is a character device: a daemon started by a service manager.
-    return not stat.S_ISCHR(mode)
-
-
-def _stdin_reader() -> Callable[[int], bytes]:
-    """A blocking ``read(n)`` for stdin, run in a worker thread.
-
-    os.read on the real descriptor, not the buffered sys.stdin: a read abandoned at
-    SIGTERM must hold no Python-level lock (a BufferedReader's lock held at interpreter
-    exit aborts the process). Under click's CliRunner stdin is an in-memory buffer
-    with no descriptor; read that directly.
-    """
-    try:
-        fd = sys.stdin.fileno()
-    except (AttributeError, OSError, ValueError):
-        buffer = sys.stdin.buffer
-        read: Callable[[int], bytes] = getattr(buffer, "read1", buffer.read)
-        return read
-    return functools.partial(os.read, fd)
-
-
-async def _read_stdin(fmt: str) -> AsyncIterator[Item]:
-    decoder = make_decoder(fmt)
-    read = _stdin_reader()
-    while True:
-        # A thread per 64 KiB chunk works for pipes, files and ttys alike and never puts
-        # the shared stdin file description in non-blocking mode.
-        chunk = await trio.to_thread.run_sync(read, READ_CHUNK, abandon_on_cancel=True)
-        for item in decoder.feed(chunk):
-            yield item
-        if not chunk:
-            return
-
-
-async def _write_results(receive: trio.MemoryReceiveChannel[dict[str, Any]], fmt: str) -> None:
-    encode = encode_msgpack if fmt == "msgpack" else encode_json_line
-    out = sys.stdout.buffer
-    async for first in receive:
-        batch = [encode(first)]
-        # Coalesce whatever else is ready into one write.
-        while True:
-            try:
-                batch.append(encode(receive.receive_nowait()))
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-        data = b"".join(batch)
-
-        def write(data: bytes = data) -> None:
-            out.write(data)
-            out.flush()
-
-        await trio.to_thread.run_sync(write)
 
 
 async def _run(
@@ -231,7 +72,7 @@ async def _run(
                     log.info("serving until SIGTERM or SIGINT")
                     await stop.wait()
                 else:
-                    await _stream(r, fmt, stop, bus)
+                    await stream(r, fmt, stop, bus)
                 nursery.cancel_scope.cancel()
     except Exception as exc:
         start_error = _startup_error(exc)
@@ -270,47 +111,10 @@ async def _watch_signals(stop: trio.Event) -> None:
             return
 
 
-async def _stream(r: Router, fmt: str, stop: trio.Event, bus: EventBus) -> None:
-    """Route stdin to stdout; on ``stop`` read no more, but finish what was read."""
-    items_send, items_recv = trio.open_memory_channel[Any](0)
-    results_send, results_recv = trio.open_memory_channel[dict[str, Any]](256)
-    reading = trio.CancelScope()
-
-    async def read() -> None:
-        async with items_send:
-            with reading:
-                async for item in _read_stdin(fmt):
-                    if isinstance(item, BadInput):
-                        log.warning("%s", item.reason)
-                        await items_send.send(Result.failed_input(item.id, item.reason))
-                    else:
-                        await items_send.send(item)
-
-    async def stop_reading() -> None:
-        await stop.wait()
-        reading.cancel()
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_write_results, results_recv, fmt)
-        nursery.start_soon(read)
-        nursery.start_soon(stop_reading)
-        async with (
-            results_send,
-            items_recv,
-            contextlib.aclosing(r.route_stream(items_recv)) as results,
-        ):
-            async for result in results:
-                bus.publish(result_event(result))
-                await results_send.send(result.to_wire())
-        # The writer finishes when results_send closes; only the watcher is left.
-        reading.cancel()
-        stop.set()
-
-
 LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
 
-@click.command(cls=_OrderedPlugins, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OrderedPluginsCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--plugin",
     "builtins",
@@ -385,7 +189,7 @@ def main(
         from router.admin import default_socket_path
 
         admin_socket = default_socket_path()
-    daemon = serve or (admin_socket is not None and not _stdin_is_stream())
+    daemon = serve or (admin_socket is not None and not stdin_is_stream())
     code = trio.run(
         lambda: _run(
             plugins,
