@@ -19,6 +19,8 @@ from ._patterns import is_glob, type_matches
 
 __all__ = ["Handler", "HandlerTable", "class_name", "collect_handlers"]
 
+_MEMO_LIMIT = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Handler:
@@ -27,6 +29,8 @@ class Handler:
     method: str
     function: Callable[..., Any]
     patterns: tuple[str, ...]
+    is_async: bool = False
+    """True for an ``async def`` handler: only :meth:`Plugin.handle` can await it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,8 @@ class HandlerTable:
     handlers: tuple[Handler, ...] = ()
     _exact: dict[str, Handler] = field(default_factory=dict, repr=False)
     _globs: tuple[tuple[str, Handler], ...] = field(default=(), repr=False)
+    _memo: dict[str, Handler | None] = field(default_factory=dict, repr=False)
+    """Lookups already made: a router sends a few types many times, and globs cost."""
 
     @classmethod
     def of(cls, handlers: tuple[Handler, ...]) -> HandlerTable:
@@ -50,6 +56,17 @@ class HandlerTable:
 
     def lookup(self, message_type: str) -> Handler | None:
         """The handler for ``message_type`` by the dispatch rule, or None."""
+        try:
+            return self._memo[message_type]
+        except KeyError:
+            pass
+        found = self._find(message_type)
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()  # bounded: types may come from the outside world
+        self._memo[message_type] = found
+        return found
+
+    def _find(self, message_type: str) -> Handler | None:
         handler = self._exact.get(message_type)
         if handler is not None:
             return handler
@@ -128,5 +145,5 @@ def collect_handlers(cls: type) -> HandlerTable:
                     f"{where}: pattern {pattern!r} is already handled by method {other}"
                 )
             owner_of[pattern] = name
-        handlers.append(Handler(name, value, patterns))
+        handlers.append(Handler(name, value, patterns, inspect.iscoroutinefunction(value)))
     return HandlerTable.of(tuple(handlers))

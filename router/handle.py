@@ -8,6 +8,7 @@ concurrency limit and the on-error policy are the engine's job, not the handle's
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from plugin_sdk import Message, PluginInfo, Reply
@@ -69,6 +70,9 @@ class InProcessHandle:
                 f"{type(plugin).__name__}.info() returned {type(info).__name__}, not a PluginInfo"
             )
         self._info = info
+        self._now: Callable[[Message], Reply | Awaitable[Reply]] | None = getattr(
+            plugin, "handle_now", None
+        )
 
     @property
     def info(self) -> PluginInfo:
@@ -82,6 +86,17 @@ class InProcessHandle:
     async def call(self, message: Message) -> Reply:
         """Hand ``message`` to the plugin's dispatcher."""
         return await self.plugin.handle(message)
+
+    def call_now(self, message: Message) -> Reply | Awaitable[Reply]:
+        """The reply at once when the plugin answers without awaiting, else an awaitable.
+
+        Uses the plugin's ``handle_now`` (plugin_sdk plugins have it); a plugin
+        without one gets ``handle()``'s coroutine, to await as :meth:`call` would.
+        """
+        now = self._now
+        if now is None:
+            return self.plugin.handle(message)
+        return now(message)
 
     async def stop(self) -> None:
         """Run the plugin's stop hook."""

@@ -17,7 +17,14 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final, Self
@@ -46,12 +53,16 @@ class _Slot:
     handle: PluginHandle
     info: PluginInfo
     gate: FifoGate
+    now: Callable[[Message], Reply | Awaitable[Reply]] | None
+    """The handle's ``call_now`` (in-process plugins): a reply without awaiting when
+    the plugin's handler is synchronous."""
     stats: PluginStats = field(default_factory=PluginStats)
 
     @classmethod
     def of(cls, handle: PluginHandle) -> _Slot:
         info = handle.info
-        return cls(handle, info, FifoGate(info.concurrency))
+        now = getattr(handle, "call_now", None)
+        return cls(handle, info, FifoGate(info.concurrency), now if callable(now) else None)
 
 
 @dataclass(eq=False, slots=True)
@@ -548,10 +559,9 @@ class Router:
     async def _drive(self, job: _Job, call: Call, ticket: Ticket) -> None:
         """Make ``call``, then the calls it leads to, inline while there is one.
 
-        A run of inline calls shares one cancel scope whose deadline is moved to each
-        call's timeout while it runs (entering a scope per call costs more than a
-        builtin plugin's whole call). A deadline that passed, whether or not it
-        interrupted the call, retires the scope; the next call gets a fresh one.
+        In-process plugins go through :meth:`_call_now`: a synchronous handler is
+        called without a cancel scope or a checkpoint. Other calls go through
+        :meth:`_drive_awaited`, whose run of calls shares one timeout scope.
         """
         routing = job.routing
         snapshot = job.snapshot
@@ -559,69 +569,143 @@ class Router:
         while len(calls) == 1:
             call, ticket = calls[0]
             slot = snapshot.slots[call.plugin]
-            start = expires = math.inf
-            with trio.CancelScope() as timer:
-                while True:
-                    try:
-                        if not ticket.admitted:
-                            timer.deadline = math.inf  # waiting for a turn is not the call
-                            await ticket.enter()
-                        start = trio.current_time()
-                        expires = _expiry(call.message, start)
-                        # Only this call runs until the next one moves the deadline on:
-                        # what happens between calls never yields, so it cannot time out.
-                        timer.deadline = min(start + slot.info.timeout, expires)
-                        reply: Reply | None = None
-                        error: str | None = None
-                        expired = expires <= start
-                        if expired:
-                            error = _DEADLINE_PASSED
-                        else:
-                            try:
-                                reply = await slot.handle.call(call.message)
-                            except Exception as exc:
-                                error = _describe_exception(exc)
-                    finally:
-                        ticket.release()
-                    duration = trio.current_time() - start
-                    _record(slot, reply, error, duration)
-                    routing.complete(
-                        call.token,
-                        reply,
-                        duration=duration,
-                        error=error,
-                        expired=expired,
-                    )
-                    if routing.done:
-                        break
-                    calls = self._reserve(snapshot, routing.pending())
-                    if len(calls) != 1 or timer.cancel_called:
-                        break
-                    call, ticket = calls[0]
-                    slot = snapshot.slots[call.plugin]
-            if timer.cancelled_caught:
-                # Only a call in progress has a deadline: that call timed out, or the
-                # message's own deadline passed during it.
-                duration = trio.current_time() - start
-                expired = expires < start + slot.info.timeout
-                error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
-                slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
-                routing.complete(
-                    call.token,
-                    None,
-                    duration=duration,
-                    error=error,
-                    timed_out=True,
-                    expired=expired,
-                )
+            if slot.now is not None:
+                await self._call_now(routing, slot, call, ticket)
                 if not routing.done:
                     calls = self._reserve(snapshot, routing.pending())
+            else:
+                calls = await self._drive_awaited(job, call, ticket)
             if routing.done:
                 if job.scope is not None:
                     job.scope.cancel()  # whatever else is running can no longer matter
                 return
         if calls:
             await self._drive_all(job, calls)
+
+    async def _call_now(self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> None:
+        """Call an in-process plugin and report the outcome to ``routing``.
+
+        A synchronous handler cannot be interrupted by a trio timeout (it never
+        yields), so it runs without a cancel scope: its duration is still measured
+        and reported, and one that overran its timeout counts as it would have
+        under a scope, as a call that completed. An async handler (``call_now``
+        hands back an awaitable) is awaited under its timeout.
+        """
+        assert slot.now is not None
+        message = call.message
+        reply: Reply | None = None
+        error: str | None = None
+        timed_out = False
+        try:
+            if not ticket.admitted:
+                await ticket.enter()
+            start = trio.current_time()
+            expires = _expiry(message, start)
+            expired = expires <= start
+            if expired:
+                error = _DEADLINE_PASSED
+            else:
+                try:
+                    outcome = slot.now(message)
+                except Exception as exc:
+                    error = _describe_exception(exc)
+                else:
+                    if isinstance(outcome, Reply):
+                        reply = outcome
+                    else:
+                        reply, error, timed_out, expired = await _awaited(
+                            slot, outcome, start, expires
+                        )
+        finally:
+            ticket.release()
+        duration = trio.current_time() - start
+        if timed_out:
+            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+        else:
+            _record(slot, reply, error, duration)
+        routing.complete(
+            call.token,
+            reply,
+            duration=duration,
+            error=error,
+            timed_out=timed_out,
+            expired=expired,
+        )
+
+    async def _drive_awaited(
+        self, job: _Job, call: Call, ticket: Ticket
+    ) -> list[tuple[Call, Ticket]]:
+        """Make awaited calls inline while there is one; return the calls that follow.
+
+        A run of inline calls shares one cancel scope whose deadline is moved to each
+        call's timeout while it runs (entering a scope per call costs more than a
+        builtin plugin's whole call). A deadline that passed, whether or not it
+        interrupted the call, retires the scope; the next call gets a fresh one.
+        The run stops at a call to an in-process plugin, which needs no scope.
+        """
+        routing = job.routing
+        snapshot = job.snapshot
+        calls: list[tuple[Call, Ticket]] = []
+        slot = snapshot.slots[call.plugin]
+        start = expires = math.inf
+        with trio.CancelScope() as timer:
+            while True:
+                try:
+                    if not ticket.admitted:
+                        timer.deadline = math.inf  # waiting for a turn is not the call
+                        await ticket.enter()
+                    start = trio.current_time()
+                    expires = _expiry(call.message, start)
+                    # Only this call runs until the next one moves the deadline on:
+                    # what happens between calls never yields, so it cannot time out.
+                    timer.deadline = min(start + slot.info.timeout, expires)
+                    reply: Reply | None = None
+                    error: str | None = None
+                    expired = expires <= start
+                    if expired:
+                        error = _DEADLINE_PASSED
+                    else:
+                        try:
+                            reply = await slot.handle.call(call.message)
+                        except Exception as exc:
+                            error = _describe_exception(exc)
+                finally:
+                    ticket.release()
+                duration = trio.current_time() - start
+                _record(slot, reply, error, duration)
+                routing.complete(
+                    call.token,
+                    reply,
+                    duration=duration,
+                    error=error,
+                    expired=expired,
+                )
+                if routing.done:
+                    return []
+                calls = self._reserve(snapshot, routing.pending())
+                if len(calls) != 1 or timer.cancel_called:
+                    return calls
+                call, ticket = calls[0]
+                slot = snapshot.slots[call.plugin]
+                if slot.now is not None:
+                    return calls
+        # Only a call in progress has a deadline: that call timed out, or the
+        # message's own deadline passed during it.
+        duration = trio.current_time() - start
+        expired = expires < start + slot.info.timeout
+        error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
+        slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+        routing.complete(
+            call.token,
+            None,
+            duration=duration,
+            error=error,
+            timed_out=True,
+            expired=expired,
+        )
+        if routing.done:
+            return []
+        return self._reserve(snapshot, routing.pending())
 
     # -- editing the plugin set ------------------------------------------------
 
@@ -711,6 +795,24 @@ class Router:
 
 
 _DEADLINE_PASSED: Final = "the message's deadline passed"
+
+
+async def _awaited(
+    slot: _Slot, pending: Awaitable[Reply], start: float, expires: float
+) -> tuple[Reply | None, str | None, bool, bool]:
+    """Await an in-process plugin's async answer under its timeout.
+
+    Returns (reply, error, timed_out, expired) for :meth:`Routing.complete`.
+    """
+    timeout = slot.info.timeout
+    with trio.CancelScope(deadline=min(start + timeout, expires)):
+        try:
+            return await pending, None, False, False
+        except Exception as exc:
+            return None, _describe_exception(exc), False, False
+    # Reached only when the scope caught its own cancellation: the call overran.
+    expired = expires < start + timeout
+    return None, _DEADLINE_PASSED if expired else f"timed out after {timeout:g}s", True, expired
 
 
 def _expiry(message: Message, now: float) -> float:
