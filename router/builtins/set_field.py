@@ -25,7 +25,6 @@ value converted by ``TYPE``:
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -160,4 +159,5 @@ class SetField(Plugin):
         # Same value and same type (True == 1 in Python, but not in the body's JSON).
         if new_body == body and type(get_field(body, self.path)) is type(value):
             return None
-        return dataclasses.replace(msg, body=new_body)
+        # Built directly: dataclasses.replace costs as much as the edit itself.
+        return Message(msg.type, new_body, msg.id, msg.headers)
