@@ -67,13 +67,15 @@ class Hop:
     reason: str = ""
 
     def to_wire(self) -> dict[str, Any]:
-        """The JSON/msgpack shape of this hop."""
+        """The JSON/msgpack shape of this hop (``duration`` in seconds, to the µs)."""
         return {
             "plugin": self.plugin,
             "message_id": self.message_id,
             "type": self.type,
             "verdict": str(self.verdict),
-            "duration": self.duration,
+            # Microseconds are all a clock on a shared host can vouch for; more digits
+            # are noise in every result line.
+            "duration": round(self.duration, 6),
             "reason": self.reason,
         }
 
