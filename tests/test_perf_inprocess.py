@@ -1,0 +1,270 @@
+"""The in-process fast path keeps every meaning of the awaited path.
+
+``Plugin.handle_now`` must answer exactly what ``handle`` answers (or hand back an
+awaitable when the handler has to be awaited), and the engine's synchronous path
+must keep timeouts for async handlers, deadlines, errors, order and one result per
+input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import router
+from plugin_sdk import Headers, Message, OnError, Plugin, Reply, drop, error, handles, replace
+from router import Status
+
+# What a handler may return: the usual answers and the bad ones.
+_RETURNS: list[object] = [
+    None,
+    Message("t", "new", id="n1"),
+    [Message("t", "a", id="a"), Message("u", "b", id="b")],
+    (Message("t", "c", id="c"),),
+    replace(Message("t", "r", id="r")),
+    drop("no"),
+    error("broken"),
+    Reply(messages=("not a message",)),  # type: ignore[arg-type]  # a bad value on purpose
+    42,
+    ["x"],
+    ValueError("boom"),
+]
+
+
+class Returns(Plugin):
+    """Answers ``t`` with whatever it was told to, from a plain or an async handler."""
+
+    name = "returns"
+
+    def __init__(self, value: object) -> None:
+        super().__init__()
+        self.value = value
+
+    def _answer(self) -> Any:
+        if isinstance(self.value, Exception):
+            raise self.value
+        return self.value
+
+    @handles("t")
+    def plain(self, msg: Message) -> Any:
+        return self._answer()
+
+    @handles("a")
+    async def awaited(self, msg: Message) -> Any:
+        await trio.lowlevel.checkpoint()
+        return self._answer()
+
+    @handles("w")
+    def plain_returning_awaitable(self, msg: Message) -> Any:
+        return self.awaited(msg)
+
+
+def _resolve(outcome: Reply | Awaitable[Reply]) -> Awaitable[Reply] | None:
+    return None if isinstance(outcome, Reply) else outcome
+
+
+@settings(max_examples=60)
+@given(value=st.sampled_from(_RETURNS), mtype=st.sampled_from(["t", "a", "w", "other"]))
+def test_handle_now_answers_what_handle_answers(value: object, mtype: str) -> None:
+    plugin = Returns(value)
+    message = Message(mtype, "x", id="in")
+
+    async def both() -> tuple[Reply, Reply, bool]:
+        expected = await plugin.handle(message)
+        outcome = plugin.handle_now(message)
+        pending = _resolve(outcome)
+        got = outcome if pending is None else await pending
+        assert isinstance(got, Reply)
+        return expected, got, pending is None
+
+    expected, got, synchronous = trio.run(both)
+    assert got == expected
+    # Only a plain handler's answer (or no handler at all) comes back at once.
+    assert synchronous == (mtype in ("t", "other"))
+
+
+def test_dispatch_stays_right_past_the_memo_limit() -> None:
+    class Globs(Plugin):
+        name = "globs"
+
+        @handles("exact.one")
+        def exact(self, msg: Message) -> None:
+            return None
+
+        @handles("exact.*", "other.*")
+        def glob(self, msg: Message) -> None:
+            return None
+
+    table = Globs._handler_table
+    types = [f"{prefix}.{i}" for i in range(3000) for prefix in ("exact", "other", "none")]
+    for mtype in [*types, "exact.one", *types[:10]]:
+        found = table.lookup(mtype)
+        expected = "glob" if not mtype.startswith("none") else None
+        if mtype == "exact.one":
+            expected = "exact"
+        assert (found.method if found else None) == expected
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+class Overruns(Plugin):
+    """A synchronous handler that takes longer than its timeout (the clock jumps)."""
+
+    name = "overruns"
+    timeout = 1.0
+
+    def __init__(self, clock: trio.testing.MockClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    @handles("t")
+    def slow(self, msg: Message) -> Message:
+        self.clock.jump(5)
+        return Message("t", "slow", id=msg.id)
+
+
+async def test_a_sync_handler_cannot_be_interrupted_so_its_overrun_completes_and_is_measured(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with router.open([Overruns(autojump_clock)]) as r:
+        result = await r.route(Message("t", "x"))
+        stats = r.stats()["overruns"]
+    assert result.status is Status.DELIVERED
+    assert [m.body for m in result.messages] == ["slow"]
+    assert [hop.verdict for hop in result.trace] == ["replace"]
+    assert result.trace[0].duration == pytest.approx(5.0)
+    assert (stats.handled, stats.timed_out, stats.failed) == (1, 0, 0)
+
+
+class Hangs(Plugin):
+    """An async handler that never answers."""
+
+    name = "hangs"
+    timeout = 2.0
+    on_error = OnError.SKIP
+
+    @handles("t")
+    async def hang(self, msg: Message) -> None:
+        await trio.sleep_forever()
+
+
+class Stamps(Plugin):
+    """Replaces each message by one naming this plugin (a plain handler)."""
+
+    name = "stamps"
+
+    @handles("t")
+    def stamp(self, msg: Message) -> Message:
+        return Message("t", f"{msg.body}+{self.name}", id=msg.id)
+
+
+async def test_an_async_in_process_handler_still_times_out_and_the_chain_goes_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with router.open([Stamps(name="s1"), Hangs(), Stamps(name="s2")]) as r:
+        start = trio.current_time()
+        result = await r.route(Message("t", "x"))
+        took = trio.current_time() - start
+        stats = r.stats()["hangs"]
+    assert result.status is Status.DELIVERED
+    assert [m.body for m in result.messages] == ["x+s1+s2"]
+    assert [(h.plugin, h.verdict) for h in result.trace] == [
+        ("s1", "replace"),
+        ("hangs", "skip"),
+        ("s2", "replace"),
+    ]
+    assert "timed out after 2s" in result.trace[1].reason
+    assert took == pytest.approx(2.0)
+    assert (stats.timed_out, stats.failed) == (1, 1)
+
+
+class Raises(Plugin):
+    """A plain handler that raises."""
+
+    name = "raises"
+
+    @handles("t")
+    def fail(self, msg: Message) -> None:
+        raise RuntimeError("no disk")
+
+
+async def test_a_sync_handler_that_raises_fails_the_message_with_its_error() -> None:
+    async with router.open([Raises(), Stamps()]) as r:
+        result = await r.route(Message("t", "x"))
+        stats = r.stats()["raises"]
+    assert result.status is Status.FAILED
+    assert result.by == "raises"
+    assert result.reason == "RuntimeError: no disk"
+    assert [h.verdict for h in result.trace] == ["error"]
+    assert (stats.handled, stats.failed) == (1, 1)
+
+
+async def test_a_passed_deadline_fails_before_a_sync_handler_runs() -> None:
+    stamps = Stamps()
+    message = Message("t", "x", headers={Headers.DEADLINE: time.time() - 10})
+    async with router.open([stamps]) as r:
+        result = await r.route(message)
+    assert result.status is Status.FAILED
+    assert result.reason == "the message's deadline passed"
+
+
+class Records(Plugin):
+    """Records the order it sees messages in; plain or async by message type."""
+
+    name = "records"
+    concurrency = 1
+
+    def __init__(self, seen: list[str], *, name: str) -> None:
+        super().__init__(name=name)
+        self.seen = seen
+
+    @handles("sync")
+    def now(self, msg: Message) -> Message:
+        self.seen.append(f"{self.name}:{msg.id}")
+        return Message(msg.type, [*msg.body, self.name], id=msg.id)
+
+    @handles("async")
+    async def later(self, msg: Message) -> Message:
+        await trio.sleep(0.1 if int(msg.id) % 3 == 0 else 0)
+        self.seen.append(f"{self.name}:{msg.id}")
+        return Message(msg.type, [*msg.body, self.name], id=msg.id)
+
+
+async def _items(messages: Sequence[Message]) -> AsyncIterator[Message]:
+    for message in messages:
+        yield message
+
+
+@settings(max_examples=40)
+@given(
+    kinds=st.lists(st.sampled_from(["sync", "async"]), max_size=30),
+    window=st.integers(min_value=1, max_value=8),
+)
+def test_mixed_sync_and_async_in_process_plugins_keep_input_order_and_one_result_each(
+    kinds: list[str], window: int
+) -> None:
+    messages = [Message(kind, [], id=str(i)) for i, kind in enumerate(kinds)]
+    seen: list[str] = []
+
+    async def run() -> list[Any]:
+        plugins = [Records(seen, name="p1"), Records(seen, name="p2")]
+        async with router.open(plugins, max_in_flight=window) as r:
+            return [res async for res in r.route_stream(_items(messages))]
+
+    results = trio.run(run, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert [res.input_id for res in results] == [m.id for m in messages]
+    assert all(res.status is Status.DELIVERED for res in results)
+    assert [res.messages[0].body for res in results] == [["p1", "p2"]] * len(messages)
+    # concurrency = 1: each plugin sees the inputs in input order.
+    for name in ("p1", "p2"):
+        assert [s.split(":")[1] for s in seen if s.startswith(name)] == [m.id for m in messages]
