@@ -240,6 +240,21 @@ class Routing:
             self._fail(branch.key, info.name, error)
 
     def _replied(self, branch: _Branch, info: PluginInfo, reply: Reply, duration: float) -> None:
+        messages = reply.messages
+        if reply.verdict is Verdict.CONTINUE and len(messages) <= 1:
+            # The common single-branch hops (pass on, or replace by one message of the
+            # same type), decided without building the general children list.
+            if not messages:
+                self._hop(branch, HopVerdict.PASS, duration, reply.reason)
+                self._advance(_continue(branch, 0, branch.message))
+                return
+            message = messages[0]
+            if message.type == branch.message.type and self._count < self._max_messages:
+                self._count += 1
+                child = _continue(branch, 0, message)
+                self._hop(branch, HopVerdict.REPLACE, duration, reply.reason)
+                self._advance(child)
+                return
         mtype = branch.message.type
         dropping = reply.verdict == Verdict.DROP
         same = 0
