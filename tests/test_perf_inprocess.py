@@ -268,3 +268,36 @@ def test_mixed_sync_and_async_in_process_plugins_keep_input_order_and_one_result
     # concurrency = 1: each plugin sees the inputs in input order.
     for name in ("p1", "p2"):
         assert [s.split(":")[1] for s in seen if s.startswith(name)] == [m.id for m in messages]
+
+
+class Sleeps(Plugin):
+    """An async handler that takes one second; eight at once."""
+
+    name = "sleeps"
+    concurrency = 8
+
+    @handles("t")
+    async def nap(self, msg: Message) -> None:
+        await trio.sleep(1)
+
+
+async def test_an_input_routed_by_its_puller_wakes_the_next_puller_once_it_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The first call is synchronous, so the worker that pulled each input routes it
+    # itself; when the input then waits on the async plugin, pulling must go on.
+    messages = [Message("t", "x", id=str(i)) for i in range(8)]
+
+    async def late() -> AsyncIterator[Message]:
+        # Every other worker is idle, waiting for its turn to pull, when inputs come.
+        await trio.sleep(0.5)
+        for message in messages:
+            yield message
+
+    async with router.open([Stamps(), Sleeps()], max_in_flight=8) as r:
+        start = trio.current_time()
+        results = [res async for res in r.route_stream(late())]
+        took = trio.current_time() - start
+    assert [res.input_id for res in results] == [m.id for m in messages]
+    assert all(res.status is Status.DELIVERED for res in results)
+    assert took == pytest.approx(1.5)  # all eight naps at once, not one after another

@@ -26,6 +26,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field
+from functools import partial
 from types import TracebackType
 from typing import Final, Self
 
@@ -85,6 +86,16 @@ class _Job:
     scope: trio.CancelScope | None = None
     """The outermost fan-out nursery's scope (None until a reply fans out): cancelled
     once the result is known, to stop branches that can no longer matter."""
+    wake: Callable[[], None] | None = None
+    """Called (once) before routing this input first waits: a stream input routed
+    by its puller without waking an idle worker wakes one then, so pulling goes on."""
+
+    def waits(self) -> None:
+        """This input is about to wait: run :attr:`wake` if it is set."""
+        wake = self.wake
+        if wake is not None:
+            self.wake = None
+            wake()
 
 
 @dataclass(eq=False, slots=True)
@@ -227,6 +238,18 @@ async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle
         for other in failures[1:]:
             first.add_note(f"another plugin also failed to start: {_describe_exception(other)}")
         raise first
+
+
+def _inline(job: _Job) -> bool:
+    """Whether ``job``'s first calls can all run at once, synchronously (in-process)."""
+    slots = job.snapshot.slots
+    return all(ticket.admitted and slots[call.plugin].now is not None for call, ticket in job.first)
+
+
+def _wake_puller(stream: _Stream) -> None:
+    """Wake an idle worker to pull next, if one waits."""
+    if stream.pull_lot:
+        stream.pull_lot.unpark()
 
 
 def _record(slot: _Slot, reply: Reply | None, error: str | None, duration: float) -> None:
@@ -469,11 +492,19 @@ class Router:
                 break
             await stream.pull_lot.park()
         stream.pulling = True
+        wake_next = True
         try:
             while True:
                 pulled = await self._pull_one(stream)
                 if pulled is None or not stream.pull_lot:
                     return pulled  # ours to route: no other worker is idle
+                if _inline(pulled[1]):
+                    # Its first calls are synchronous in-process ones: routing it here
+                    # costs no wakeup, and this worker comes back to pull the next.
+                    # Should it wait after all, it wakes the next puller first.
+                    wake_next = False
+                    pulled[1].wake = partial(_wake_puller, stream)
+                    return pulled
                 # Idle workers wait in line: hand this input to one and pull the next
                 # in the same turn. Handing over one input per scheduling round would
                 # trickle a freed batch of in-flight slots out one round at a time.
@@ -481,8 +512,8 @@ class Router:
                 stream.pull_lot.unpark()
         finally:
             stream.pulling = False
-            if stream.pull_lot:
-                stream.pull_lot.unpark()  # the next puller
+            if wake_next:
+                _wake_puller(stream)
 
     async def _pull_one(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
         limiter = self._in_flight
@@ -549,6 +580,7 @@ class Router:
         if len(calls) == 1:
             await self._drive(job, *calls[0])
         elif calls:
+            job.waits()
             async with trio.open_nursery() as nursery:
                 if job.scope is None:
                     job.scope = nursery.cancel_scope
@@ -578,9 +610,11 @@ class Router:
             slot = slots[call.plugin]
             now = slot.now
             if now is None:
+                job.waits()
                 calls = await self._drive_awaited(job, call, ticket)
                 ended = None
             elif not ticket.admitted:
+                job.waits()
                 await self._call_now(routing, slot, call, ticket)
                 ended = None
             else:
@@ -601,6 +635,7 @@ class Router:
                         else:
                             if not isinstance(outcome, Reply):
                                 # An async handler after all: await it under its timeout.
+                                job.waits()
                                 await self._finish_now(routing, slot, call, ticket, outcome, start)
                                 ended = None
                                 if not routing.done:
