@@ -40,7 +40,7 @@ class HandlerTable:
     handlers: tuple[Handler, ...] = ()
     _exact: dict[str, Handler] = field(default_factory=dict, repr=False)
     _globs: tuple[tuple[str, Handler], ...] = field(default=(), repr=False)
-    _memo: dict[str, Handler | None] = field(default_factory=dict, repr=False)
+    _memo: dict[str, Handler | None] = field(default_factory=dict, repr=False, compare=False)
     """Lookups already made: a router sends a few types many times, and globs cost."""
 
     @classmethod

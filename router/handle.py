@@ -70,8 +70,9 @@ class InProcessHandle:
                 f"{type(plugin).__name__}.info() returned {type(info).__name__}, not a PluginInfo"
             )
         self._info = info
-        self._now: Callable[[Message], Reply | Awaitable[Reply]] | None = getattr(
-            plugin, "handle_now", None
+        now = getattr(plugin, "handle_now", None)
+        self._now: Callable[[Message], Reply | Awaitable[Reply]] = (
+            now if callable(now) else plugin.handle
         )
 
     @property
@@ -87,16 +88,16 @@ class InProcessHandle:
         """Hand ``message`` to the plugin's dispatcher."""
         return await self.plugin.handle(message)
 
-    def call_now(self, message: Message) -> Reply | Awaitable[Reply]:
-        """The reply at once when the plugin answers without awaiting, else an awaitable.
+    @property
+    def call_now(self) -> Callable[[Message], Reply | Awaitable[Reply]]:
+        """A function giving a message's reply at once, or an awaitable for it.
 
-        Uses the plugin's ``handle_now`` (plugin_sdk plugins have it); a plugin
-        without one gets ``handle()``'s coroutine, to await as :meth:`call` would.
+        The plugin's own ``handle_now`` (plugin_sdk plugins have it: the reply
+        without awaiting when the handler is a plain ``def``), handed out as is so
+        a call costs no extra frame; for a plugin without one, ``handle``, whose
+        coroutine is awaited as :meth:`call` would.
         """
-        now = self._now
-        if now is None:
-            return self.plugin.handle(message)
-        return now(message)
+        return self._now
 
     async def stop(self) -> None:
         """Run the plugin's stop hook."""
