@@ -61,7 +61,9 @@ async def _run(
             log.info("pipeline order:\n%s", plan_text)
             async with trio.open_nursery() as nursery:
                 stop = trio.Event()
-                nursery.start_soon(_watch_signals, stop)
+                # Started, not start_soon: a SIGTERM that arrives once the admin socket
+                # exists must find our handler installed, not Python's default.
+                await nursery.start(_watch_signals, stop)
                 if admin_socket is not None:
                     from router.admin import serve_admin
 
@@ -103,8 +105,11 @@ def _startup_error(exc: BaseException) -> str | None:
     return str(exc) if isinstance(exc, expected) else None
 
 
-async def _watch_signals(stop: trio.Event) -> None:
+async def _watch_signals(
+    stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
         async for signum in signals:
             log.info("got %s: finishing messages in flight", signal.Signals(signum).name)
             stop.set()
