@@ -16,8 +16,8 @@ before ``k`` goes on, because it might fail first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply, Verdict
@@ -78,53 +78,6 @@ class _Failure:
     reason: str
 
 
-def _slot_setters(cls: type[Any], names: tuple[str, ...]) -> tuple[Callable[..., None], ...]:
-    """The slot setters of the frozen, slotted dataclass ``cls``, whose fields are ``names``.
-
-    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``
-    (over a microsecond for five fields), and the router makes a Call and a Hop per
-    plugin call; setting the slots directly makes the very same object. The field
-    list is checked, so a field added to the class fails at import, not later.
-    """
-    if tuple(f.name for f in fields(cls)) != names:
-        raise TypeError(f"{cls.__name__} fields changed: update _routing's fast constructor")
-    return tuple(getattr(cls, name).__set__ for name in names)
-
-
-_new: Final = object.__new__
-_c_token, _c_plugin, _c_message, _c_attempt, _c_info = _slot_setters(
-    Call, ("token", "plugin", "message", "attempt", "info")
-)
-_h_plugin, _h_id, _h_type, _h_verdict, _h_duration, _h_reason = _slot_setters(
-    Hop, ("plugin", "message_id", "type", "verdict", "duration", "reason")
-)
-
-
-def _new_call(token: int, plugin: str, message: Message, attempt: int, info: PluginInfo) -> Call:
-    """``Call(token, plugin, message, attempt, info)``, faster (see :func:`_slot_setters`)."""
-    call: Call = _new(Call)
-    _c_token(call, token)
-    _c_plugin(call, plugin)
-    _c_message(call, message)
-    _c_attempt(call, attempt)
-    _c_info(call, info)
-    return call
-
-
-def _new_hop(
-    plugin: str, message_id: str, mtype: str, verdict: str, duration: float, reason: str
-) -> Hop:
-    """``Hop(plugin, message_id, type, verdict, duration, reason)``, faster."""
-    hop: Hop = _new(Hop)
-    _h_plugin(hop, plugin)
-    _h_id(hop, message_id)
-    _h_type(hop, mtype)
-    _h_verdict(hop, verdict)
-    _h_duration(hop, duration)
-    _h_reason(hop, reason)
-    return hop
-
-
 class Routing:
     """Routes one input message through an immutable :class:`Plan`."""
 
@@ -175,7 +128,7 @@ class Routing:
             self._next_token = token + 1
             self._outstanding[token] = branch
             info = branch.pipeline[branch.position]
-            return [_new_call(token, info.name, branch.message, branch.attempt, info)]
+            return [Call(token, info.name, branch.message, branch.attempt, info)]
         ready = sorted((b for b in ready if not self._abandoned(b)), key=_by_key)
         self._ready.clear()
         calls = []
@@ -184,7 +137,7 @@ class Routing:
             self._next_token += 1
             self._outstanding[token] = branch
             info = branch.pipeline[branch.position]
-            calls.append(_new_call(token, info.name, branch.message, branch.attempt, info))
+            calls.append(Call(token, info.name, branch.message, branch.attempt, info))
         return calls
 
     def complete(
@@ -256,7 +209,7 @@ class Routing:
 
     def _hop(self, branch: _Branch, verdict: HopVerdict, duration: float, reason: str) -> None:
         info = branch.pipeline[branch.position]
-        hop = _new_hop(info.name, branch.message.id, branch.message.type, verdict, duration, reason)
+        hop = Hop(info.name, branch.message.id, branch.message.type, verdict, duration, reason)
         self._hops.append((branch.key, branch.attempt, hop))
 
     def _fail(self, key: Key, plugin: str, reason: str) -> None:
