@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from plugin_sdk import Message, PluginInfo, Reply
+from plugin_sdk import Message, Plugin, PluginInfo, Reply
 
 __all__ = ["InProcessHandle", "PluginHandle", "SdkPlugin", "as_handle"]
 
@@ -71,9 +71,13 @@ class InProcessHandle:
             )
         self._info = info
         now = getattr(plugin, "handle_now", None)
-        self._now: Callable[[Message], Reply | Awaitable[Reply]] = (
-            now if callable(now) else plugin.handle
-        )
+        self._now: Callable[[Message], Reply | Awaitable[Reply]]
+        if type(self).call is not InProcessHandle.call:
+            self._now = self.call  # a subclass that wraps call() must see every call
+        elif callable(now) and not _overrides_handle(plugin):
+            self._now = now
+        else:
+            self._now = plugin.handle
 
     @property
     def info(self) -> PluginInfo:
@@ -123,3 +127,8 @@ def as_handle(obj: PluginHandle | SdkPlugin) -> PluginHandle:
         f"{obj!r} is neither a plugin handle (call()) nor a plugin (info(), handle()):"
         " cannot route to it"
     )
+
+
+def _overrides_handle(plugin: object) -> bool:
+    """Whether a plugin_sdk plugin replaces ``handle``: its ``handle_now`` would bypass it."""
+    return isinstance(plugin, Plugin) and type(plugin).handle is not Plugin.handle

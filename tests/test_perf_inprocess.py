@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import router
 from plugin_sdk import Headers, Message, OnError, Plugin, Reply, drop, error, handles, replace
-from router import Status
+from router import InProcessHandle, Status
 
 # What a handler may return: the usual answers and the bad ones.
 _RETURNS: list[object] = [
@@ -301,3 +301,76 @@ async def test_an_input_routed_by_its_puller_wakes_the_next_puller_once_it_waits
     assert [res.input_id for res in results] == [m.id for m in messages]
     assert all(res.status is Status.DELIVERED for res in results)
     assert took == pytest.approx(1.5)  # all eight naps at once, not one after another
+
+
+async def test_a_loop_of_synchronous_routes_still_lets_timeouts_and_other_tasks_run() -> None:
+    class Tag(Plugin):
+        name = "tag"
+
+        @handles("x")
+        def x(self, msg: Message) -> None:
+            return None
+
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await trio.sleep(0)
+
+    routed = 0
+    async with router.open(plugins=[Tag()]) as r, trio.open_nursery() as nursery:
+        nursery.start_soon(other_task)
+        with trio.move_on_after(0.05) as scope:
+            while routed < 100_000:  # bounded: the timeout ends it long before this
+                await r.route(Message("x", routed))
+                routed += 1
+        nursery.cancel_scope.cancel()
+    assert scope.cancelled_caught
+    assert turns > 1
+
+
+async def test_a_plugin_that_overrides_handle_is_called_through_it_in_process() -> None:
+    class Audited(Plugin):
+        name = "audited"
+        seen: int = 0
+
+        @handles("x")
+        def x(self, msg: Message) -> None:
+            return None
+
+        async def handle(self, message: Message) -> Reply:
+            self.seen += 1
+            if message.body == "deny":
+                return drop("denied by the override")
+            return await super().handle(message)
+
+    plugin = Audited()
+    async with router.open(plugins=[plugin]) as r:
+        denied = await r.route(Message("x", "deny"))
+        allowed = await r.route(Message("x", "ok"))
+    assert (denied.status, denied.reason) == ("dropped", "denied by the override")
+    assert allowed.status == "delivered"
+    assert plugin.seen == 2
+
+
+async def test_a_handle_subclass_that_wraps_call_sees_every_call() -> None:
+    class Tag(Plugin):
+        name = "tag"
+
+        @handles("x")
+        def x(self, msg: Message) -> None:
+            return None
+
+    calls: list[str] = []
+
+    class Counting(InProcessHandle):
+        async def call(self, message: Message) -> Reply:
+            calls.append(message.id)
+            return await super().call(message)
+
+    async with router.open(plugins=[Counting(Tag())]) as r:
+        result = await r.route(Message("x", 1, "m1"))
+    assert result.status == "delivered"
+    assert calls == ["m1"]

@@ -90,8 +90,12 @@ class _Job:
     """Called (once) before routing this input first waits: a stream input routed
     by its puller without waking an idle worker wakes one then, so pulling goes on."""
 
+    waited: bool = False
+    """Whether routing this input ever waited (False: only synchronous calls ran)."""
+
     def waits(self) -> None:
         """This input is about to wait: run :attr:`wake` if it is set."""
+        self.waited = True
         wake = self.wake
         if wake is not None:
             self.wake = None
@@ -401,9 +405,16 @@ class Router:
         except trio.WouldBlock:
             await limiter.acquire()
         try:
-            return await self._run(self._begin(message))
+            job = self._begin(message)
+            result = await self._run(job)
         finally:
             limiter.release()
+        if not job.waited:
+            # Only synchronous in-process calls ran, so nothing yielded: give other tasks
+            # and expired deadlines their turn, as every trio async function should
+            # (a loop of route() calls must not starve the program or its timeouts).
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return result
 
     async def route_stream(
         self, items: AsyncIterable[Message | Result]
