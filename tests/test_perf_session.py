@@ -74,3 +74,22 @@ async def test_a_receive_that_waited_returns_the_message_and_is_a_checkpoint() -
             await trio.testing.wait_all_tasks_blocked()
             await sender.send({"n": 2})
         assert got == [{"n": 2}]
+
+
+async def test_buffered_counts_messages_received_and_not_yet_taken() -> None:
+    async with session_pair() as (a, b):
+        receiver, ref = a.pipe()
+        outbound = await a.open_sender()
+        await outbound.send({"reply": ref})
+        inbound = await b.accept()
+        reply_sender = (await inbound.receive())["reply"]
+        assert receiver.buffered == 0
+        await reply_sender.send("one")
+        await reply_sender.send("two")
+        with trio.fail_after(5):
+            while receiver.buffered < 2:  # until both have travelled
+                await trio.sleep(0)
+        assert await receiver.receive() == "one"
+        assert receiver.buffered == 1
+        receiver.close()
+        assert receiver.buffered == 0  # closing discards what was not taken

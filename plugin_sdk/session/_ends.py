@@ -314,6 +314,11 @@ class Receiver(_ReadEnd, trio.abc.ReceiveChannel[Any]):
         super().__init__(session, channel)
         self._queue: deque[tuple[Any, int]] = deque()
 
+    @property
+    def buffered(self) -> int:
+        """Messages received on this channel and not yet taken by :meth:`receive`."""
+        return len(self._queue)
+
     def _on_message(self, payload: Any, size: int) -> None:
         self._queue.append((payload, size))
         if self._lot:

@@ -67,8 +67,9 @@ class Live:
         for waiting in list(self._inflight):
             if isinstance(waiting, trio.CancelScope):
                 waiting.cancel()
-            else:
+            elif not waiting.buffered:
                 waiting.close()  # its call wakes up with ClosedResourceError
+            # else: its reply arrived before the death: the call takes it and returns.
         if not self.ready:
             self.start_scope.cancel()
         self.wake.set()
