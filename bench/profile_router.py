@@ -11,12 +11,11 @@ a profiling aid only, never a dependency). Profile the plugin side with
 from __future__ import annotations
 
 import argparse
+import functools
 import resource
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-
-import trio
 
 import router
 from router import Router
@@ -26,6 +25,7 @@ from router.builtins.set_field import SetField
 from router.exec import ExecHandle
 
 from .plain_chain import container_create
+from .profiling import run_profiled
 from .router_cases import echo_plugin_argv
 from .router_driver import echo_messages, route_one_at_a_time, route_pipelined
 
@@ -100,26 +100,14 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    async def nothing() -> None:
-        pass
-
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run_profiled(
+        functools.partial(_case, args.case, args.messages, args.size), profile=args.profile
+    )
     if not args.profile:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        trio.run(_case, args.case, args.messages, args.size, nothing)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         print(f"  plugin processes' CPU, start-up included: {cpu:.2f} s")
-        return
-    from pyinstrument import Profiler  # a profiling aid, not a dependency
-
-    profiler = Profiler(async_mode="disabled")
-
-    async def begin() -> None:
-        profiler.start()
-
-    trio.run(_case, args.case, args.messages, args.size, begin)
-    profiler.stop()
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
 if __name__ == "__main__":

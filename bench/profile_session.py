@@ -9,12 +9,12 @@ removes rather than by a wall-clock rate that the shared host makes noisy. With
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from collections.abc import Awaitable, Callable
 
-import trio
-
+from .profiling import run_profiled
 from .raw_driver import make_messages
 from .session_driver import open_echo_peer, run_calls, run_channel
 
@@ -64,22 +64,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    async def nothing() -> None:
-        pass
-
-    if not args.profile:
-        trio.run(_case, args.mode, args.messages, args.size, nothing)
-        return
-    from pyinstrument import Profiler  # a profiling aid, not a dependency
-
-    profiler = Profiler(async_mode="disabled")
-
-    async def begin() -> None:
-        profiler.start()
-
-    trio.run(_case, args.mode, args.messages, args.size, begin)
-    profiler.stop()
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    run_profiled(
+        functools.partial(_case, args.mode, args.messages, args.size), profile=args.profile
+    )
 
 
 if __name__ == "__main__":
