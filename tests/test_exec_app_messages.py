@@ -13,17 +13,20 @@ from plugin_sdk import Message, OnError, PluginInfo, Reply, Verdict
 from plugin_sdk.app import (
     APP_VERSION,
     AppProtocolError,
-    Call,
+    CallBatch,
     Fail,
     Ping,
     Ready,
     UnknownRequest,
+    answer_entry,
+    answers_to_wire,
+    call_entry,
+    calls_to_wire,
     check_pong,
+    parse_answers,
     parse_handshake,
-    parse_reply,
     parse_request,
     pong,
-    reply_to_wire,
 )
 
 
@@ -64,10 +67,27 @@ replies = st.builds(
 )
 
 
+call_ids = st.integers(1, 2**64 - 1)
+
+
+def parse_calls(value: object) -> object:
+    return parse_request(value, Ref)
+
+
 @settings(max_examples=100)
-@given(replies)
-def test_a_reply_survives_its_wire_shape(reply: Reply) -> None:
-    assert parse_reply(reply_to_wire(reply)) == reply
+@given(st.lists(st.tuples(call_ids, replies), min_size=1, max_size=5))
+def test_a_batch_of_answers_survives_its_wire_shape(answers: list[tuple[int, Reply]]) -> None:
+    wire = answers_to_wire([answer_entry(call_id, reply) for call_id, reply in answers])
+    assert parse_answers(wire) == answers
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(call_ids, messages), min_size=1, max_size=5))
+def test_a_batch_of_calls_keeps_ids_and_messages_in_order(
+    calls: list[tuple[int, Message]],
+) -> None:
+    wire = calls_to_wire([call_entry(call_id, message) for call_id, message in calls])
+    assert parse_request(wire, Ref) == CallBatch(tuple(calls))
 
 
 @settings(max_examples=100)
@@ -80,12 +100,29 @@ def test_a_fail_handshake_carries_its_error_text() -> None:
     assert parse_handshake(Fail("bad option 'x'").to_wire()) == Fail("bad option 'x'")
 
 
-@settings(max_examples=100)
-@given(messages)
-def test_a_call_keeps_its_message_and_reply_channel(message: Message) -> None:
-    ref = Ref()
-    request = parse_request(Call(message, ref).to_wire(), Ref)
-    assert request == Call(message, ref)
+def test_a_malformed_message_in_a_batch_is_kept_as_that_calls_error() -> None:
+    batch = parse_request({"op": "call", "calls": [[1, {"type": "a"}], [2, {"type": 3}]]}, Ref)
+    assert isinstance(batch, CallBatch)
+    (first_id, first), (second_id, second) = batch.calls
+    assert first_id == 1 and isinstance(first, Message) and first.type == "a"
+    assert second_id == 2 and isinstance(second, AppProtocolError)
+    assert "call 2 message: 'type' must be a non-empty string" in str(second)
+
+
+@pytest.mark.parametrize(
+    "request_map",
+    [
+        {"op": "call"},
+        {"op": "call", "calls": []},
+        {"op": "call", "calls": [[0, {"type": "a"}]]},
+        {"op": "call", "calls": [["1", {"type": "a"}]]},
+        {"op": "call", "calls": [[1, {"type": "a"}, "extra"]]},
+        {"op": "call", "calls": [[True, {"type": "a"}]]},
+    ],
+)
+def test_a_call_batch_without_usable_ids_is_a_protocol_error(request_map: object) -> None:
+    with pytest.raises(AppProtocolError, match="call"):
+        parse_request(request_map, Ref)
 
 
 def test_a_ping_is_answered_by_a_pong() -> None:
@@ -96,57 +133,81 @@ def test_a_ping_is_answered_by_a_pong() -> None:
         check_pong({"op": "pang"})
 
 
+def test_a_ping_without_a_reply_channel_is_a_protocol_error() -> None:
+    with pytest.raises(AppProtocolError, match="needs a 'reply' channel"):
+        parse_request({"op": "ping", "reply": 7}, Ref)
+
+
 def test_an_unknown_op_is_reported_not_rejected() -> None:
     ref = Ref()
     assert parse_request({"op": "cancel", "reply": ref}, Ref) == UnknownRequest("cancel", ref)
     assert parse_request({"op": "cancel"}, Ref) == UnknownRequest("cancel", None)
 
 
-def test_a_call_without_a_reply_channel_is_a_protocol_error() -> None:
-    with pytest.raises(AppProtocolError, match="needs a 'reply' channel"):
-        parse_request({"op": "call", "message": {"type": "a"}, "reply": 7}, Ref)
-
-
-def test_a_newer_application_version_is_refused_naming_both_versions() -> None:
-    info = PluginInfo("p", ("a",))
-    wire = Ready(info, app=2).to_wire()
-    with pytest.raises(AppProtocolError, match=r"version 2; this router supports \[1\]"):
+@pytest.mark.parametrize(
+    ("app", "shown_as"), [(1, "1"), (3, "3"), (None, "1")], ids=["older", "newer", "absent"]
+)
+def test_another_application_version_is_refused_naming_both_versions(
+    app: int | None, shown_as: str
+) -> None:
+    wire = Ready(PluginInfo("p", ("a",))).to_wire()
+    if app is None:
+        del wire["app"]
+    else:
+        wire["app"] = app
+    with pytest.raises(AppProtocolError, match=rf"version {shown_as}; this router supports \[2\]"):
         parse_handshake(wire)
 
 
 def test_invalid_plugin_info_in_a_handshake_says_what_is_wrong() -> None:
-    wire = {"op": "ready", "info": {"name": "p", "accepts": []}}
+    wire = {"op": "ready", "info": {"name": "p", "accepts": []}, "app": APP_VERSION}
     with pytest.raises(AppProtocolError, match="accepts no message types"):
         parse_handshake(wire)
 
 
-def test_a_bad_verdict_is_named_in_the_error() -> None:
-    with pytest.raises(AppProtocolError, match="'maybe'"):
-        parse_reply({"verdict": "maybe", "messages": []})
+@pytest.mark.parametrize(
+    ("answers", "complaint"),
+    [
+        ({"op": "replies", "replies": [[1, "maybe", [], ""]]}, "answer 1: verdict .*'maybe'"),
+        ({"op": "replies", "replies": [[1, "drop", {}, ""]]}, "answer 1: messages must be a list"),
+        ({"op": "replies", "replies": [[1, "drop", [], 5]]}, "answer 1: reason must be a string"),
+        ({"op": "replies", "replies": [[1, "drop", [{"x": 1}], ""]]}, "answer 1 message 0"),
+        ({"op": "replies", "replies": [[0, "drop", [], ""]]}, "integer id >= 1"),
+        ({"op": "replies", "replies": [[1, "drop", []]]}, r"\[id, verdict, messages, reason\]"),
+        ({"op": "replies", "replies": []}, "non-empty list"),
+        ({"op": "reply", "replies": [[1, "drop", [], ""]]}, "'op': 'replies'"),
+    ],
+)
+def test_a_malformed_answer_is_named_in_the_error(answers: object, complaint: str) -> None:
+    with pytest.raises(AppProtocolError, match=complaint):
+        parse_answers(answers)
 
 
 def test_error_texts_show_only_a_bounded_prefix_of_what_arrived() -> None:
     with pytest.raises(AppProtocolError) as info:
-        parse_reply("x" * 100_000)
+        parse_answers("x" * 100_000)
     assert len(str(info.value)) < 400
 
 
 @settings(max_examples=200)
 @given(values)
 def test_any_value_parses_or_raises_app_protocol_error(value: Any) -> None:
-    for parse in (parse_handshake, parse_reply, check_pong, lambda v: parse_request(v, Ref)):
+    for parse in (parse_handshake, parse_answers, check_pong, parse_calls):
         with contextlib.suppress(AppProtocolError):
             parse(value)
+
+
+near_miss_values = values | st.sampled_from(["ready", "fail", "call", "ping", "replies", "drop"])
 
 
 @settings(max_examples=200)
 @given(
     st.dictionaries(
-        st.sampled_from(["op", "info", "verdict", "messages", "reason", "message", "reply"]),
-        values | st.sampled_from(["ready", "fail", "call", "ping", "continue", "drop"]),
+        st.sampled_from(["op", "info", "calls", "replies", "reply", "app"]),
+        near_miss_values | st.lists(st.lists(call_ids | near_miss_values, max_size=5), max_size=3),
     )
 )
 def test_near_miss_maps_parse_or_raise_app_protocol_error(value: dict[str, Any]) -> None:
-    for parse in (parse_handshake, parse_reply, lambda v: parse_request(v, Ref)):
+    for parse in (parse_handshake, parse_answers, parse_calls):
         with contextlib.suppress(AppProtocolError):
             parse(value)

@@ -1,8 +1,15 @@
 """Requests the host sends on the calls channel, and the plugin's answers.
 
-Each request carries its own reply channel (a SENDER reference: the plugin writes, the
-host reads), so answers may come back in any order. The reference is whatever object
-the session layer makes of it; this module only carries it, hence the type parameter.
+Application layer version 2 (docs/PROTOCOL.md, "Application layer: plugins"): calls go
+out in batches, ``{"op": "call", "calls": [[id, message], ...]}``, and the plugin answers
+in batches on its control channel, ``{"op": "replies", "replies": [[id, verdict,
+messages, reason], ...]}``, matched by call id. One frame carries as many calls (or
+answers) as were ready together, and no channel is made per call: that is what lets a
+subprocess plugin keep up with a stream of small messages.
+
+Pings keep the libchan reply idiom (a SENDER reference the plugin answers on): they are
+rare, and a reply channel of their own keeps them independent of the answers' queue. The
+reference is whatever object the session layer makes of it, hence the type parameter.
 """
 
 from __future__ import annotations
@@ -15,30 +22,35 @@ from ..reply import Reply, Verdict
 from ._errors import AppProtocolError, shown
 
 __all__ = [
-    "Call",
+    "CallBatch",
     "Ping",
     "Request",
     "UnknownRequest",
+    "answer_entry",
+    "answers_to_wire",
+    "call_entry",
+    "calls_to_wire",
     "check_pong",
-    "parse_reply",
+    "parse_answers",
     "parse_request",
     "pong",
-    "reply_to_wire",
 ]
 
 R = TypeVar("R")
 
+_VERDICTS = {v.value: v for v in Verdict}
+
 
 @dataclass(frozen=True, slots=True)
-class Call(Generic[R]):
-    """Handle ``message`` and answer on ``reply`` with :func:`reply_to_wire`, then close it."""
+class CallBatch:
+    """Calls to handle: ``(call_id, message)`` pairs, in the order they were sent.
 
-    message: Message
-    reply: R
+    An entry whose message is malformed carries the :class:`AppProtocolError` instead of
+    a message: the plugin answers that call with verdict ``error`` and the error's text,
+    so the host's call still ends.
+    """
 
-    def to_wire(self) -> dict[str, Any]:
-        """The msgpack map sent on the wire."""
-        return {"op": "call", "message": self.message.to_wire(), "reply": self.reply}
+    calls: tuple[tuple[int, Message | AppProtocolError], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,68 +76,118 @@ class UnknownRequest(Generic[R]):
     reply: R | None
 
 
-Request = Call[R] | Ping[R] | UnknownRequest[R]
+Request = CallBatch | Ping[R] | UnknownRequest[R]
+
+
+def _is_call_id(value: object) -> bool:
+    return type(value) is int and value >= 1
 
 
 def parse_request(obj: object, reply_type: type[R]) -> Request[R]:
     """Read a request from the calls channel, or raise :class:`AppProtocolError`.
 
     ``reply_type`` is the class the session makes of a received SENDER reference; a
-    ``reply`` of any other type is an error (the host must give a channel to answer on).
+    ping's ``reply`` of any other type is an error (the host must give a channel to
+    answer on). A ``call`` whose ``calls`` is not a non-empty list is an error; inside
+    it, an entry without a usable call id is an error too (there is nobody to answer),
+    while an entry whose message is malformed is kept with its error (see
+    :class:`CallBatch`).
     """
     if not isinstance(obj, dict):
         raise AppProtocolError(f"request must be a map with an 'op', got {shown(obj)}")
     op = obj.get("op")
+    if op == "call":
+        return _parse_calls(obj.get("calls"))
     reply = obj.get("reply")
-    if op not in ("call", "ping"):
+    if op != "ping":
         return UnknownRequest(op, reply if isinstance(reply, reply_type) else None)
     if not isinstance(reply, reply_type):
-        raise AppProtocolError(f"{op!r} request needs a 'reply' channel, got {shown(obj)}")
-    if op == "ping":
-        return Ping(reply)
-    try:
-        message = Message.from_wire(obj.get("message"), where="call message")
-    except MessageFormatError as exc:
-        raise AppProtocolError(str(exc)) from None
-    return Call(message, reply)
+        raise AppProtocolError(f"'ping' request needs a 'reply' channel, got {shown(obj)}")
+    return Ping(reply)
 
 
-def reply_to_wire(reply: Reply) -> dict[str, Any]:
-    """The msgpack map a plugin answers a call with."""
-    return {
-        "verdict": str(reply.verdict),
-        "messages": [m.to_wire() for m in reply.messages],
-        "reason": reply.reason,
-    }
+def _parse_calls(raw: object) -> CallBatch:
+    if not isinstance(raw, list) or not raw:
+        raise AppProtocolError(f"'call' request needs a non-empty 'calls' list, got {shown(raw)}")
+    calls: list[tuple[int, Message | AppProtocolError]] = []
+    for entry in raw:
+        if not (isinstance(entry, list) and len(entry) == 2 and _is_call_id(entry[0])):
+            raise AppProtocolError(
+                f"each call must be [id, message] with an integer id >= 1, got {shown(entry)}"
+            )
+        call_id = entry[0]
+        try:
+            message: Message | AppProtocolError = Message.from_wire(
+                entry[1], where=f"call {call_id} message"
+            )
+        except MessageFormatError as exc:
+            message = AppProtocolError(str(exc))
+        calls.append((call_id, message))
+    return CallBatch(tuple(calls))
 
 
-def parse_reply(obj: object) -> Reply:
-    """Read a plugin's answer to a call, or raise :class:`AppProtocolError` saying why not."""
-    if not isinstance(obj, dict):
-        raise AppProtocolError(f"reply must be a map with a 'verdict', got {shown(obj)}")
-    raw_verdict = obj.get("verdict")
-    try:
-        if not isinstance(raw_verdict, str):
-            raise ValueError(raw_verdict)
-        verdict = Verdict(raw_verdict)
-    except ValueError:
-        choices = ", ".join(v.value for v in Verdict)
-        raise AppProtocolError(
-            f"reply 'verdict' must be one of {choices}, got {shown(raw_verdict)}"
-        ) from None
-    raw_messages = obj.get("messages", [])
-    if not isinstance(raw_messages, list):
-        raise AppProtocolError(f"reply 'messages' must be a list, got {shown(raw_messages)}")
-    reason = obj.get("reason", "")
-    if not isinstance(reason, str):
-        raise AppProtocolError(f"reply 'reason' must be a string, got {shown(reason)}")
-    try:
-        messages = tuple(
-            Message.from_wire(m, where=f"reply message {i}") for i, m in enumerate(raw_messages)
-        )
-    except MessageFormatError as exc:
-        raise AppProtocolError(str(exc)) from None
-    return Reply(verdict, messages, reason)
+def call_entry(call_id: int, message: Message) -> list[Any]:
+    """One call as it goes in a batch: ``[call_id, message]``."""
+    return [call_id, message.to_wire()]
+
+
+def calls_to_wire(entries: list[list[Any]]) -> dict[str, Any]:
+    """The ``call`` request carrying ``entries`` (from :func:`call_entry`)."""
+    return {"op": "call", "calls": entries}
+
+
+def answer_entry(call_id: int, reply: Reply) -> list[Any]:
+    """One answer as it goes in a batch: ``[call_id, verdict, messages, reason]``."""
+    return [call_id, reply.verdict.value, [m.to_wire() for m in reply.messages], reply.reason]
+
+
+def answers_to_wire(entries: list[list[Any]]) -> dict[str, Any]:
+    """The ``replies`` message carrying ``entries`` (from :func:`answer_entry`)."""
+    return {"op": "replies", "replies": entries}
+
+
+def parse_answers(obj: object) -> list[tuple[int, Reply]]:
+    """Read a ``replies`` message, or raise :class:`AppProtocolError` saying what is wrong.
+
+    Any malformation fails the whole message: a plugin that sends one is broken, and the
+    host treats it as a crash rather than guessing which calls it meant.
+    """
+    if not isinstance(obj, dict) or obj.get("op") != "replies":
+        raise AppProtocolError(f"expected a map with 'op': 'replies', got {shown(obj)}")
+    raw = obj.get("replies")
+    if not isinstance(raw, list) or not raw:
+        raise AppProtocolError(f"'replies' must be a non-empty list, got {shown(raw)}")
+    answers: list[tuple[int, Reply]] = []
+    for entry in raw:
+        if not (isinstance(entry, list) and len(entry) == 4 and _is_call_id(entry[0])):
+            raise AppProtocolError(
+                "each answer must be [id, verdict, messages, reason] with an integer id >= 1,"
+                f" got {shown(entry)}"
+            )
+        call_id, raw_verdict, raw_messages, reason = entry
+        verdict = _VERDICTS.get(raw_verdict) if isinstance(raw_verdict, str) else None
+        if verdict is None:
+            choices = ", ".join(_VERDICTS)
+            raise AppProtocolError(
+                f"answer {call_id}: verdict must be one of {choices}, got {shown(raw_verdict)}"
+            )
+        if not isinstance(raw_messages, list):
+            raise AppProtocolError(
+                f"answer {call_id}: messages must be a list, got {shown(raw_messages)}"
+            )
+        if not isinstance(reason, str):
+            raise AppProtocolError(
+                f"answer {call_id}: reason must be a string, got {shown(reason)}"
+            )
+        try:
+            messages = tuple(
+                Message.from_wire(m, where=f"answer {call_id} message {i}")
+                for i, m in enumerate(raw_messages)
+            )
+        except MessageFormatError as exc:
+            raise AppProtocolError(str(exc)) from None
+        answers.append((call_id, Reply(verdict, messages, reason)))
+    return answers
 
 
 def pong() -> dict[str, Any]:

@@ -23,9 +23,13 @@ __all__ = [
     "parse_handshake",
 ]
 
-APP_VERSION: Final = 1
-"""The application-layer version this SDK speaks (sent as ``"app"`` in ``ready``)."""
-SUPPORTED_APP_VERSIONS: Final = frozenset({1})
+APP_VERSION: Final = 2
+"""The application-layer version this SDK speaks (sent as ``"app"`` in ``ready``).
+
+Version 2 batches calls and multiplexes answers by call id; version 1 (a reply channel
+per call) was never released and is refused.
+"""
+SUPPORTED_APP_VERSIONS: Final = frozenset({2})
 """Application-layer versions a host built from this SDK accepts."""
 SDK_ID: Final = "chanrouter-python/0.1"
 """What this SDK calls itself in ``ready`` (free text, for logs and the admin interface)."""
@@ -74,7 +78,7 @@ def parse_handshake(obj: object) -> Handshake:
         return Fail(error)
     if op != "ready":
         raise AppProtocolError(f"handshake op must be 'ready' or 'fail', got {shown(obj)}")
-    app = obj.get("app", APP_VERSION)
+    app = obj.get("app", 1)  # absent means 1, the version before the field existed
     if app not in SUPPORTED_APP_VERSIONS:
         supported = sorted(SUPPORTED_APP_VERSIONS)
         raise AppProtocolError(
