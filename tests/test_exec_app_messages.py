@@ -109,6 +109,14 @@ def test_a_malformed_message_in_a_batch_is_kept_as_that_calls_error() -> None:
     assert "call 2 message: 'type' must be a non-empty string" in str(second)
 
 
+def test_an_entry_without_a_usable_id_is_skipped_and_the_rest_of_its_batch_kept() -> None:
+    batch = parse_request({"op": "call", "calls": [[0, {"type": "a"}], [5, {"type": "b"}]]}, Ref)
+    assert isinstance(batch, CallBatch)
+    assert [(call_id, m.type) for call_id, m in batch.calls if isinstance(m, Message)] == [(5, "b")]
+    [why] = batch.skipped
+    assert "integer id >= 1" in why and "[0, {'type': 'a'}]" in why
+
+
 @pytest.mark.parametrize(
     "request_map",
     [

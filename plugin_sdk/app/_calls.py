@@ -47,10 +47,12 @@ class CallBatch:
 
     An entry whose message is malformed carries the :class:`AppProtocolError` instead of
     a message: the plugin answers that call with verdict ``error`` and the error's text,
-    so the host's call still ends.
+    so the host's call still ends. ``skipped`` says, for the log, which entries had no
+    usable call id: nobody can be answered for those, so they are left out.
     """
 
     calls: tuple[tuple[int, Message | AppProtocolError], ...]
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,9 @@ def parse_request(obj: object, reply_type: type[R]) -> Request[R]:
     ``reply_type`` is the class the session makes of a received SENDER reference; a
     ping's ``reply`` of any other type is an error (the host must give a channel to
     answer on). A ``call`` whose ``calls`` is not a non-empty list is an error; inside
-    it, an entry without a usable call id is an error too (there is nobody to answer),
-    while an entry whose message is malformed is kept with its error (see
-    :class:`CallBatch`).
+    it, an entry without a usable call id is skipped (there is nobody to answer; the
+    batch is an error only when no entry is usable), while an entry whose message is
+    malformed is kept with its error (see :class:`CallBatch`).
     """
     if not isinstance(obj, dict):
         raise AppProtocolError(f"request must be a map with an 'op', got {shown(obj)}")
@@ -110,11 +112,13 @@ def _parse_calls(raw: object) -> CallBatch:
     if not isinstance(raw, list) or not raw:
         raise AppProtocolError(f"'call' request needs a non-empty 'calls' list, got {shown(raw)}")
     calls: list[tuple[int, Message | AppProtocolError]] = []
+    skipped: list[str] = []
     for entry in raw:
         if not (isinstance(entry, list) and len(entry) == 2 and _is_call_id(entry[0])):
-            raise AppProtocolError(
+            skipped.append(
                 f"each call must be [id, message] with an integer id >= 1, got {shown(entry)}"
             )
+            continue
         call_id = entry[0]
         try:
             message: Message | AppProtocolError = Message.from_wire(
@@ -123,7 +127,9 @@ def _parse_calls(raw: object) -> CallBatch:
         except MessageFormatError as exc:
             message = AppProtocolError(str(exc))
         calls.append((call_id, message))
-    return CallBatch(tuple(calls))
+    if not calls:
+        raise AppProtocolError(f"'call' request has no usable entry; the first: {skipped[0]}")
+    return CallBatch(tuple(calls), tuple(skipped))
 
 
 def call_entry(call_id: int, message: Message) -> list[Any]:
