@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shlex
 import sys
@@ -22,6 +23,24 @@ PLUGINS = Path(__file__).parent / "plugins"
 def plugin_cmd(script: str, *args: str) -> str:
     """The command line that runs ``tests/plugins/<script>`` with this interpreter."""
     return shlex.join([sys.executable, str(PLUGINS / script), *args])
+
+
+def peer_cmd(*options: str) -> str:
+    """The command line that runs the application-layer v2 test peer (tests/v2_peer.py)."""
+    return shlex.join([sys.executable, str(Path(__file__).with_name("v2_peer.py")), *options])
+
+
+def peer(*options: str, **kwargs: Any) -> ExecHandle:
+    """An ExecHandle for tests/v2_peer.py whose own timeouts never fire.
+
+    Made for the autojump clock: a real process makes the test wait for I/O, and the
+    clock jumps to the next deadline whenever everything waits, so any timeout of the
+    handle's own (handshake, ping, stop) would fire at once. The test's deadlines do.
+    """
+    for key in ("handshake_timeout", "stop_timeout", "kill_timeout", "ping_timeout"):
+        kwargs.setdefault(key, math.inf)
+    kwargs.setdefault("restart", FAST_RESTART)
+    return ExecHandle(peer_cmd(*options), **kwargs)
 
 
 def module_cmd(target: str, option: str = "") -> str:

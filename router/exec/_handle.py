@@ -20,7 +20,7 @@ import logging
 import math
 import shlex
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,20 +28,31 @@ import trio
 
 from plugin_sdk import Message, PluginInfo, Reply
 from plugin_sdk.app import AppProtocolError, Fail, parse_handshake
-from plugin_sdk.session import HandshakeError, SessionBroken, open_session
+from plugin_sdk.session import HandshakeError, Receiver, SessionBroken, open_session
 from plugin_sdk.spawn import SpawnError, spawn, split_command
 from plugin_sdk.wire import Role
 
 from ..events import EventBus, EventKind
-from ._errors import PluginStartError, PluginUnavailable
+from ._errors import ExecError, PluginStartError, PluginUnavailable
 from ._live import Live
 from ._output import forward_output
 from ._restart import CrashHistory, RestartPolicy
 from ._state import ExecState
 
-__all__ = ["ExecHandle", "describe_exit"]
+__all__ = ["ExecHandle", "SubmitDone", "describe_exit"]
 
 log = logging.getLogger("chanrouter.exec")
+
+
+SubmitDone = Callable[[Reply | None, str | None, bool], None]
+"""How :meth:`ExecHandle.submit` reports a call's outcome: ``(reply, error, timed_out)``."""
+
+
+def _describe(error: ExecError) -> str:
+    # The text the engine makes of a raised exception: a call's error reads the same
+    # whether it came through call() or submit().
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def describe_exit(code: int) -> str:
@@ -217,23 +228,96 @@ class ExecHandle:
         goes unanswered too.
         """
         while True:
-            live = self._live
-            if live is not None and self._state is ExecState.READY and not live.wake.is_set():
+            live = self._ready_live()
+            if live is not None:
                 return await live.call(message)
-            state = self.state
-            now = trio.current_time()
-            if state is not ExecState.RESTARTING or (
-                self._restart_at is not None
-                and self._restart_at >= trio.current_effective_deadline()
-            ):
-                last = live.death if live is not None and live.death else self._last_error
-                suffix = f" (last error: {last})" if last else ""
-                if state is ExecState.RESTARTING and self._restart_at is not None:
-                    suffix = f", in {self._restart_at - now:.3g}s{suffix}"
-                raise PluginUnavailable(f"plugin {self.label} is {state}{suffix}")
+            refusal = self._refusal(trio.current_effective_deadline())
+            if refusal is not None:
+                raise refusal
             # Back before the caller's deadline (or no deadline): wait for it; a retry
             # after a crash then reaches the restarted plugin.
             await self._changed.wait()
+
+    def submit(self, message: Message, expires: float, done: SubmitDone) -> None:
+        """Start a call to the plugin; ``done(reply, error, timed_out)`` runs exactly once,
+        later, from a trio task (never inside ``submit``).
+
+        ``expires`` is the trio-clock time at which the call is given up (``math.inf``:
+        never); then ``done(None, None, True)``, and the plugin is pinged as when a
+        :meth:`call` is cancelled. A crash, a protocol error, a refused call or an
+        unavailable plugin: ``done(None, text, False)``, the text being what the engine
+        shows for the exception :meth:`call` would raise (``"PluginCrashed: plugin
+        'echo' exited with status 3"``). A reply: ``done(reply, None, False)``.
+
+        A ready plugin takes the call at once (no task, no wait). While it restarts, a
+        task waits for it if the restart is due before ``expires``, as :meth:`call`
+        does; down, quarantined or stopped, a task reports it unavailable.
+        """
+        live = self._ready_live()
+
+        def finish(reply: Reply | None, error: ExecError | None, timed_out: bool) -> None:
+            done(reply, None if error is None else _describe(error), timed_out)
+
+        if live is not None:
+            live.submit(message, expires, finish)
+        else:
+            trio.lowlevel.spawn_system_task(
+                self._submit_later, message, expires, finish, name=f"call to {self.label}"
+            )
+
+    def _ready_live(self) -> Live | None:
+        live = self._live
+        if live is not None and self._state is ExecState.READY and not live.wake.is_set():
+            return live
+        return None
+
+    def _refusal(self, deadline: float) -> PluginUnavailable | None:
+        """Why a call with this deadline cannot wait for the plugin (None: it can)."""
+        state = self.state
+        restart_at = self._restart_at
+        if state is ExecState.RESTARTING and (restart_at is None or restart_at < deadline):
+            return None
+        live = self._live
+        last = live.death if live is not None and live.death else self._last_error
+        suffix = f" (last error: {last})" if last else ""
+        if state is ExecState.RESTARTING and restart_at is not None:
+            suffix = f", in {restart_at - trio.current_time():.3g}s{suffix}"
+        return PluginUnavailable(f"plugin {self.label} is {state}{suffix}")
+
+    async def _submit_later(
+        self,
+        message: Message,
+        expires: float,
+        done: Callable[[Reply | None, ExecError | None, bool], None],
+    ) -> None:
+        """:meth:`submit`'s slow path, in a system task: wait for a restart or refuse."""
+        live: Live | None = None
+        outcome: tuple[ExecError | None, bool] = (
+            PluginUnavailable(f"plugin {self.label} is {ExecState.STOPPED}"),
+            False,
+        )
+        try:
+            while True:
+                live = self._ready_live()
+                if live is not None:
+                    live.submit(message, expires, done)
+                    return
+                if trio.current_time() >= expires:
+                    outcome = (None, True)
+                    return
+                refusal = self._refusal(expires)
+                if refusal is not None:
+                    outcome = (refusal, False)
+                    return
+                with trio.move_on_at(expires):
+                    await self._changed.wait()
+        finally:
+            if live is None:
+                # Also when the trio run ends under it: done runs exactly once.
+                try:
+                    done(None, *outcome)
+                except Exception:
+                    log.exception("completing a call to plugin %s failed", self.label)
 
     async def stop(self) -> None:
         """Stop the plugin gracefully (calls in flight finish first); wait until it is gone."""
@@ -376,6 +460,7 @@ class ExecHandle:
                     await live.outputs_done.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            live.end()
             if self._live is live:
                 self._live = None
             if self._current is live:
@@ -476,6 +561,7 @@ class ExecHandle:
                     if problem is not None:
                         return _Ending(problem, ready=False)
                     live.calls = await session.open_sender()
+                    live.serve(nursery)
                     self._became_ready(live, first)
                     nursery.start_soon(self._watch_hangs, live)
                     await live.wake.wait()
@@ -502,7 +588,8 @@ class ExecHandle:
         """Read the plugin's ready/fail message; return what is wrong, or None."""
         assert live.session is not None
         payload: object = None
-        with trio.move_on_at(deadline) as timer, live.guard():
+        control: Receiver | None = None
+        with trio.move_on_at(deadline) as timer:
             try:
                 control = await live.session.accept()
                 payload = await control.receive()
@@ -532,6 +619,7 @@ class ExecHandle:
                 self.label,
             )
         live.info = info
+        live.control = control
         return None
 
     def _became_ready(self, live: Live, first: bool) -> None:

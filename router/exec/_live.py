@@ -1,31 +1,67 @@
-"""One running incarnation of a subprocess plugin: its process, session and calls in flight.
+"""One running incarnation of a subprocess plugin: its process, session and calls.
 
-The supervisor (:mod:`._handle`) makes one per (re)start. ``die(reason)`` is the single
-way an incarnation ends abnormally: it records the first reason, fails every call in
-flight with :class:`PluginCrashed`, and wakes the supervisor, which kills and reaps.
+The supervisor (:mod:`._handle`) makes one per (re)start. Once the plugin is ready,
+three tasks serve it (application layer version 2, docs/PROTOCOL.md):
+
+- the *flusher* sends queued calls, all those made in one scheduling round in one
+  ``call`` request on the calls channel;
+- the *answers pump* reads the plugin's ``replies`` on its control channel and
+  completes the calls they name;
+- the *timer* gives up calls whose deadline passed (one task and a heap, instead of a
+  cancel scope per call).
+
+A call is ``submit(message, expires, done)``: ``done(reply, error, timed_out)`` runs
+exactly once, later, from one of those tasks (or from :meth:`Live.die` /
+:meth:`Live.end`). ``die(reason)`` is the single way an incarnation ends abnormally: it
+records the first reason, fails every call still waited for, and wakes the
+supervisor, which kills and reaps.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import trio
+from trio.lowlevel import ParkingLot
 
 from plugin_sdk import Message, PluginInfo, Reply
-from plugin_sdk.app import AppProtocolError, Call, Ping, check_pong, parse_reply
-from plugin_sdk.session import ChannelResetError, EndOfChannel, Receiver, Sender, Session
+from plugin_sdk.app import AppProtocolError, Ping, calls_to_wire, check_pong, parse_answers
+from plugin_sdk.session import ChannelResetError, Receiver, Sender, Session
 from plugin_sdk.spawn import PluginProcess
 
 from ._errors import ExecError, PluginCrashed, PluginProtocolError
+from ._table import CallTable, NeverMade
 from ._tap import TapStream
 
-__all__ = ["Live"]
+__all__ = ["Done", "Live"]
+
+log = logging.getLogger("chanrouter.exec")
+
+Done = Callable[[Reply | None, ExecError | None, bool], None]
+"""A call's completion: ``done(reply, error, timed_out)``, exactly one of them set."""
+
+
+class _Waiter:
+    """What :meth:`Live.call` waits on: the outcome of one submitted call."""
+
+    __slots__ = ("error", "event", "reply")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.reply: Reply | None = None
+        self.error: ExecError | None = None
+
+    def done(self, reply: Reply | None, error: ExecError | None, timed_out: bool) -> None:
+        self.reply = reply
+        self.error = error
+        self.event.set()
 
 
 class Live:
-    """A spawned plugin process and, once it handshook, its session and calls channel."""
+    """A spawned plugin process and, once it handshook, its session and channels."""
 
     def __init__(self, process: PluginProcess, label: str) -> None:
         self.process = process
@@ -34,6 +70,8 @@ class Live:
         self.tap = TapStream(process.from_plugin)
         self.stderr_tail: deque[str] = deque(maxlen=10)
         self.session: Session | None = None
+        self.control: Receiver | None = None
+        """The channel the plugin opened for its handshake; its answers come on it."""
         self.calls: Sender | None = None
         self.info: PluginInfo | None = None
         self.death: str | None = None
@@ -46,33 +84,244 @@ class Live:
         self.start_scope = trio.CancelScope()
         """Wraps the start (spawn to handshake): a death or stop before ready cancels it."""
         self.suspect = trio.Event()
-        """Set when a call was abandoned (timed out): the hang check pings."""
+        """Set when a call was given up (timed out): the hang check pings."""
         self.outputs_open = 2
         """stdout and stderr forwarders still running."""
         self.outputs_done = trio.Event()
-        self._inflight: set[trio.CancelScope | Receiver] = set()
-        """What :meth:`die` must interrupt: guard scopes, and the reply channels of calls."""
-        self._idle = trio.Event()
-        self._idle.set()
+        self._table: CallTable[Done] = CallTable(1)
+        self._protocol_death = False
+        self._flush_lot = ParkingLot()
+        self._flush_armed = False
+        """The flusher has been woken or is sending: new calls queue behind it."""
+        self._timer_lot = ParkingLot()
+        self._timer_at = math.inf
+        self._idle_lot = ParkingLot()
+        self._control_ended = False
 
     @property
     def inflight(self) -> int:
-        """Calls sent and not yet answered."""
-        return len(self._inflight)
+        """Calls submitted and not yet completed."""
+        return len(self._table.pending)
 
-    def die(self, reason: str) -> None:
-        """End this incarnation: fail calls in flight, wake the supervisor (first reason wins)."""
+    def serve(self, nursery: trio.Nursery) -> None:
+        """Start serving calls (after the handshake; ``info``, ``control``, ``calls`` set)."""
+        assert self.info is not None and self.control is not None and self.calls is not None
+        self._table = CallTable(self.info.concurrency)
+        nursery.start_soon(self._flusher, name=f"calls to plugin {self.label}")
+        nursery.start_soon(self._pump, name=f"answers from plugin {self.label}")
+        nursery.start_soon(self._timer, name=f"call timeouts of plugin {self.label}")
+
+    # -- calls --------------------------------------------------------------------------
+
+    def submit(self, message: Message, expires: float, done: Done) -> int:
+        """Start a call; ``done`` runs later, exactly once. Return the call id.
+
+        Only for a ready incarnation that is not dying or stopping (the handle checks).
+        A call to an idle plugin goes out at once (the lowest latency one at a time);
+        otherwise it waits for the flusher, which sends every call queued in this
+        scheduling round in one ``call`` request.
+        """
+        table = self._table
+        call_id = table.add(message, done, expires)
+        if expires < self._timer_at:
+            self._timer_at = expires
+            self._timer_lot.unpark_all()
+        if self._flush_armed or not table.outbox:
+            return call_id
+        if table.unanswered == 1 and not self._control_ended:
+            calls = self.calls
+            assert calls is not None
+            entries = table.outbox
+            try:
+                calls.send_nowait(calls_to_wire(entries))
+            except Exception:
+                pass  # no credit, too large, session gone: the flusher sorts it out
+            else:
+                table.sent(table.take())
+                return call_id
+        self._flush_armed = True
+        self._flush_lot.unpark_all()
+        return call_id
+
+    async def call(self, message: Message) -> Reply:
+        """Send ``message`` and wait for the plugin's reply (see ExecHandle.call).
+
+        Cancelling the wait (the engine's per-call timeout) gives the call up: its late
+        answer is ignored, and the hang check pings the plugin.
+        """
+        if self.death is not None or not self.ready or self.wake.is_set():
+            raise self._crashed()
+        waiter = _Waiter()
+        call_id = self.submit(message, math.inf, waiter.done)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if not waiter.event.is_set():
+                self._give_up(call_id)
+            raise
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.reply is not None
+        return waiter.reply
+
+    def _give_up(self, call_id: int) -> None:
+        if self._table.give_up(call_id) is not None:
+            # Maybe slow, maybe hung: the hang check finds out.
+            self.suspect.set()
+            self._settled()
+
+    def _complete(
+        self, done: Done, reply: Reply | None, error: ExecError | None, timed_out: bool
+    ) -> None:
+        try:
+            done(reply, error, timed_out)
+        except Exception:
+            # A caller's bug must not stop the task that completes everyone else's calls.
+            log.exception("completing a call to plugin %s failed", self.label)
+
+    def _settled(self) -> None:
+        if not self._table.pending and self._idle_lot:
+            self._idle_lot.unpark_all()
+
+    async def wait_idle(self) -> None:
+        """Wait until no call is waited for."""
+        while self._table.pending:
+            await self._idle_lot.park()
+
+    # -- the three tasks ----------------------------------------------------------------
+
+    async def _flusher(self) -> None:
+        table = self._table
+        while True:
+            if not table.outbox:
+                self._flush_armed = False
+                await self._flush_lot.park()
+                continue
+            self._flush_armed = True
+            await self._send(table.take())
+            if self._control_ended and table.in_flight:
+                self._die_control_closed()
+
+    async def _send(self, entries: list[list[object]]) -> None:
+        """Send ``entries`` as one request (or, when too large for one frame, several)."""
+        calls = self.calls
+        assert calls is not None
+        request = calls_to_wire(entries)
+        try:
+            try:
+                calls.send_nowait(request)
+            except trio.WouldBlock:
+                await calls.send(request)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The session ended or is stopping: the supervisor ends these calls.
+            return
+        except Exception as exc:
+            if len(entries) > 1:  # most likely over the peer's frame size: halve it
+                half = len(entries) // 2
+                await self._send(entries[:half])
+                await self._send(entries[half:])
+                return
+            error = ExecError(f"plugin {self.label}: could not send the call: {exc}")
+            for done in self._table.unsendable(entries):
+                self._complete(done, None, error, False)
+            self._settled()
+            return
+        self._table.sent(entries)
+
+    async def _pump(self) -> None:
+        control = self.control
+        assert control is not None
+        while self.death is None:
+            try:
+                payload = await control.receive()
+            except (trio.EndOfChannel, ChannelResetError):
+                self._control_ended = True
+                if self._table.in_flight:
+                    self._die_control_closed()
+                return  # else the plugin is going away: its exit tells the rest
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # the session ended: the supervisor finds out why
+            self._absorb(payload)
+            while self.death is None and control.buffered:
+                self._absorb(control.receive_nowait())
+
+    def _die_control_closed(self) -> None:
+        self.die(
+            f"closed its control channel with {self._table.in_flight} calls unanswered",
+            protocol=True,
+        )
+
+    def _absorb(self, payload: object) -> None:
+        """Complete the calls a ``replies`` message answers (or die of it)."""
+        try:
+            answers = parse_answers(payload)
+        except AppProtocolError as exc:
+            self.die(f"sent a malformed answer: {exc}", protocol=True)
+            return
+        table = self._table
+        for call_id, reply in answers:
+            try:
+                done = table.resolve(call_id)
+            except NeverMade as exc:
+                self.die(str(exc), protocol=True)
+                return
+            if done is not None:
+                self._complete(done, reply, None, False)
+        self._settled()
+
+    async def _timer(self) -> None:
+        table = self._table
+        while True:
+            expired = table.expire(trio.current_time())
+            if expired:
+                self.suspect.set()
+                for done in expired:
+                    self._complete(done, None, None, True)
+                self._settled()
+            self._timer_at = table.next_deadline()
+            with trio.move_on_at(self._timer_at):
+                await self._timer_lot.park()
+
+    # -- the end ------------------------------------------------------------------------
+
+    def _crashed(self) -> PluginCrashed:
+        kind = PluginProtocolError if self._protocol_death else PluginCrashed
+        return kind(f"plugin {self.label} {self.death or 'went away'}")
+
+    def die(self, reason: str, *, protocol: bool = False) -> None:
+        """End this incarnation: fail calls waited for, wake the supervisor.
+
+        The first reason wins. ``protocol`` says the plugin broke the protocol: its calls
+        fail with :class:`PluginProtocolError` rather than :class:`PluginCrashed`.
+        """
         if self.death is None:
             self.death = reason
-        for waiting in list(self._inflight):
-            if isinstance(waiting, trio.CancelScope):
-                waiting.cancel()
-            elif not waiting.buffered:
-                waiting.close()  # its call wakes up with ClosedResourceError
-            # else: its reply arrived before the death: the call takes it and returns.
+            self._protocol_death = protocol
+            self._drain()
         if not self.ready:
             self.start_scope.cancel()
+        self.wake.set()  # before the callbacks: a retry must not reach this incarnation
+        self._fail_all()
+
+    def end(self) -> None:
+        """The incarnation is over (reaped): fail any call still waited for."""
         self.wake.set()
+        self._drain()
+        self._fail_all()
+
+    def _drain(self) -> None:
+        """Take the answers that arrived and were not read yet: they are answers still."""
+        control = self.control
+        if control is None or not self.ready:
+            return
+        while control.buffered and self._table.pending:
+            self._absorb(control.receive_nowait())
+
+    def _fail_all(self) -> None:
+        for done in self._table.clear():
+            # One exception per call: each caller's raise adds its own traceback.
+            self._complete(done, None, self._crashed(), False)
+        self._settled()
 
     def request_stop(self) -> None:
         """Ask the supervisor to end this incarnation gracefully (calls in flight finish)."""
@@ -80,102 +329,6 @@ class Live:
         if not self.ready:
             self.start_scope.cancel()
         self.wake.set()
-
-    @contextmanager
-    def guard(self) -> Iterator[trio.CancelScope]:
-        """A cancel scope that :meth:`die` cancels (for waits on the plugin)."""
-        scope = trio.CancelScope()
-        if self.death is not None:
-            scope.cancel()
-        self._enter(scope)
-        try:
-            with scope:
-                yield scope
-        finally:
-            self._leave(scope)
-
-    def _enter(self, waiting: trio.CancelScope | Receiver) -> None:
-        if not self._inflight:
-            self._idle = trio.Event()
-        self._inflight.add(waiting)
-
-    def _leave(self, waiting: trio.CancelScope | Receiver) -> None:
-        self._inflight.discard(waiting)
-        if not self._inflight:
-            self._idle.set()
-
-    async def wait_idle(self) -> None:
-        """Wait until no call is in flight."""
-        while self._inflight:
-            await self._idle.wait()
-
-    def _crashed(self) -> PluginCrashed:
-        return PluginCrashed(f"plugin {self.label} {self.death or 'went away'}")
-
-    async def call(self, message: Message) -> Reply:
-        """Send ``message`` and wait for the plugin's reply (see ExecHandle.call).
-
-        The common path costs one wait (for the reply) and no cancel scope: the call
-        goes out without waiting when there is credit and buffer space, :meth:`die`
-        interrupts the wait by closing the reply channel, and the channel is released
-        with a synchronous close. Only a send that must wait is guarded by a scope.
-        """
-        session, calls = self.session, self.calls
-        if session is None or calls is None or self.death is not None:
-            raise self._crashed()
-        receiver, ref = session.pipe()
-        request = Call(message, ref).to_wire()
-        self._enter(receiver)
-        abandoned = True
-        try:
-            try:
-                calls.send_nowait(request)
-            except trio.WouldBlock:
-                with self.guard():
-                    await calls.send(request)
-                if self.death is not None:  # die() cancelled the guard
-                    abandoned = False
-                    raise self._crashed() from None
-            try:
-                payload = await receiver.receive()
-            except trio.ClosedResourceError:
-                # Only die() closes a reply channel under a waiting call.
-                abandoned = False
-                raise self._crashed() from None
-            abandoned = False
-            return self._parse(payload)
-        except EndOfChannel:
-            abandoned = False
-            self.die(f"closed a reply channel without answering (message {message.id})")
-            raise PluginProtocolError(
-                f"plugin {self.label} closed the reply channel without answering"
-            ) from None
-        except ChannelResetError as exc:
-            abandoned = False
-            # The plugin reset this reply channel: it refused this one call.
-            raise ExecError(f"plugin {self.label} refused the call: {exc.reason}") from None
-        except trio.BrokenResourceError:
-            abandoned = False
-            # The session ended under us: the supervisor is finding out why (an exit
-            # status says more than "EOF"); wait for it, within reason.
-            with trio.move_on_after(2.0):
-                await self.wake.wait()
-            raise self._crashed() from None
-        finally:
-            self._leave(receiver)
-            receiver.close()  # RESETs it if unanswered: a late reply is dropped
-            if abandoned:
-                # Cancelled from outside (the engine's per-call timeout): maybe slow, maybe hung.
-                self.suspect.set()
-
-    def _parse(self, payload: object) -> Reply:
-        try:
-            return parse_reply(payload)
-        except AppProtocolError as exc:
-            self.die(f"sent a malformed reply: {exc}")
-            raise PluginProtocolError(
-                f"plugin {self.label} sent a malformed reply: {exc}"
-            ) from None
 
     async def ping(self, timeout: float) -> bool:
         """Whether the plugin answers a ping within ``timeout`` seconds."""
@@ -188,7 +341,7 @@ class Live:
                 check_pong(await receiver.receive())
                 return True
         except AppProtocolError as exc:
-            self.die(f"answered a ping with {exc}")
+            self.die(f"answered a ping with {exc}", protocol=True)
         except (trio.BrokenResourceError, trio.EndOfChannel):
             pass
         finally:
