@@ -7,13 +7,16 @@ reach that plugin (input order, for the first plugin), which is what keeps a
 any order.
 
 A ticket admitted at once costs no wakeup: :meth:`Ticket.enter` returns without
-yielding, and an event to wait on is made only for a ticket that has to queue.
+yielding, and an event to wait on is made only for a ticket that has to queue. A
+queued ticket may instead name a callback (:meth:`Ticket.when_admitted`), so that an
+input waiting for its turn needs no task of its own.
 """
 
 from __future__ import annotations
 
 import collections
 import enum
+from collections.abc import Callable
 
 import trio
 
@@ -29,12 +32,23 @@ class _State(enum.Enum):
 class Ticket:
     """A place in line at one :class:`FifoGate`."""
 
-    __slots__ = ("_admitted", "_gate", "_state")
+    __slots__ = ("_admitted", "_gate", "_on_admit", "_state")
 
     def __init__(self, gate: FifoGate, state: _State) -> None:
         self._gate = gate
         self._state = state
         self._admitted: trio.Event | None = None
+        self._on_admit: Callable[[], None] | None = None
+
+    def when_admitted(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once this queued ticket is admitted, instead of a task waiting.
+
+        It runs inside the :meth:`release` that admits it, after the gate's own state is
+        settled: it must be short (the engine only queues work with it).
+        """
+        if self._state is not _State.QUEUED:
+            raise RuntimeError("when_admitted() is for a ticket still in line")
+        self._on_admit = callback
 
     @property
     def admitted(self) -> bool:
@@ -102,9 +116,15 @@ class FifoGate:
         return ticket
 
     def _admit(self) -> None:
+        callbacks: list[Callable[[], None]] = []
         while self._active < self.capacity and self._queue:
             ticket = self._queue.popleft()
             ticket._state = _State.ADMITTED
             self._active += 1
             if ticket._admitted is not None:
                 ticket._admitted.set()
+            if ticket._on_admit is not None:
+                callbacks.append(ticket._on_admit)
+                ticket._on_admit = None
+        for callback in callbacks:  # once the gate is consistent: they may use it again
+            callback()

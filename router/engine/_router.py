@@ -22,13 +22,14 @@ from collections.abc import (
     AsyncIterable,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Sequence,
 )
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 import trio
 from trio.lowlevel import ParkingLot, checkpoint_if_cancelled
@@ -46,6 +47,16 @@ __all__ = ["Router"]
 _ERROR: Final = Verdict.ERROR
 _DROP: Final = Verdict.DROP
 
+Done = Callable[[Reply | None, str | None, bool], None]
+"""``done(reply, error, timed_out)``: how a submitted call reports its outcome."""
+Submit = Callable[[Message, float, Done], None]
+"""``submit(message, expires, done)``: start a call that ``done`` reports, later, once.
+
+A handle may offer it beside ``call`` (router.exec's does). ``expires`` is the trio
+time at which the handle gives the call up and reports ``timed_out``; ``done`` runs
+exactly once, from a trio task, never inside ``submit``.
+"""
+
 
 @dataclass(eq=False, slots=True)
 class _Slot:
@@ -57,13 +68,23 @@ class _Slot:
     now: Callable[[Message], Reply | Awaitable[Reply]] | None
     """The handle's ``call_now`` (in-process plugins): a reply without awaiting when
     the plugin's handler is synchronous."""
+    submit: Submit | None
+    """The handle's ``submit`` (subprocess plugins): start a call and be called back
+    with its outcome, so a stream input waits for a plugin without a task of its own."""
     stats: PluginStats = field(default_factory=PluginStats)
 
     @classmethod
     def of(cls, handle: PluginHandle) -> _Slot:
         info = handle.info
         now = getattr(handle, "call_now", None)
-        return cls(handle, info, FifoGate(info.concurrency), now if callable(now) else None)
+        submit = getattr(handle, "submit", None)
+        return cls(
+            handle,
+            info,
+            FifoGate(info.concurrency),
+            now if callable(now) else None,
+            submit if callable(submit) else None,
+        )
 
 
 @dataclass(eq=False, slots=True)
@@ -92,6 +113,13 @@ class _Job:
 
     waited: bool = False
     """Whether routing this input ever waited (False: only synchronous calls ran)."""
+    stream: _Stream | None = None
+    """The stream this input came from: set, the input may *detach* (below)."""
+    detached: bool = False
+    """Routing this input is waiting for a submitted call, with no task waiting for it:
+    the call's callback carries it on, and its outcome goes to :attr:`stream`."""
+    pending: _Pending | None = None
+    """The input's place in :attr:`stream`'s order."""
 
     def waits(self) -> None:
         """This input is about to wait: run :attr:`wake` if it is set."""
@@ -121,6 +149,8 @@ class _Stream:
     __slots__ = (
         "closed",
         "consumer",
+        "detached",
+        "drained",
         "exhausted",
         "handed",
         "held",
@@ -147,10 +177,22 @@ class _Stream:
         """The consumer has gone: it will yield (and release) nothing more."""
         self.served = False
         """Every worker has exited: an outcome still unknown will never be known."""
+        self.detached = 0
+        """Inputs waiting on a callback (see ``_Job.detached``): the stream is not
+        served until they are settled."""
+        self.drained = ParkingLot()
+
+    def detach(self) -> None:
+        self.detached += 1
+
+    def reattach(self) -> None:
+        self.detached -= 1
+        if not self.detached and self.drained:
+            self.drained.unpark_all()
 
     def settle(self, pending: _Pending, outcome: Result | BaseException) -> None:
         pending.outcome = outcome
-        if self.order[0] is pending and self.consumer:
+        if self.order and self.order[0] is pending and self.consumer:
             self.consumer.unpark_all()
 
     def finish(self) -> None:
@@ -245,9 +287,20 @@ async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle
 
 
 def _inline(job: _Job) -> bool:
-    """Whether ``job``'s first calls can all run at once, synchronously (in-process)."""
+    """Whether ``job``'s first calls can all start at once without waiting.
+
+    That is: synchronous in-process calls, or one call to a plugin that takes
+    submitted calls (the input then detaches, see ``_Job.detached``).
+    """
     slots = job.snapshot.slots
-    return all(ticket.admitted and slots[call.plugin].now is not None for call, ticket in job.first)
+    first = job.first
+    if len(first) == 1:
+        call, ticket = first[0]
+        slot = slots[call.plugin]
+        if slot.submit is not None and slot.now is None:
+            return True  # a stream input: it detaches, now or to wait for its turn
+        return ticket.admitted and slot.now is not None
+    return all(ticket.admitted and slots[call.plugin].now is not None for call, ticket in first)
 
 
 def _wake_puller(stream: _Stream) -> None:
@@ -301,6 +354,9 @@ class Router:
         self._edit_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
+        self._soon: deque[Callable[[], None]] = deque()
+        """Continuations of detached inputs, run in order by :meth:`_run_soon`."""
+        self._running_soon = False
 
     # -- lifetime --------------------------------------------------------------
 
@@ -407,6 +463,7 @@ class Router:
         try:
             job = self._begin(message)
             result = await self._run(job)
+            assert result is not None  # only a stream input detaches
         finally:
             limiter.release()
         if not job.waited:
@@ -467,6 +524,8 @@ class Router:
                 async with trio.open_nursery() as nursery:
                     for _ in range(self.max_in_flight):
                         nursery.start_soon(self._stream_worker, stream)
+                while stream.detached:  # their outcomes are still coming
+                    await stream.drained.park()
         finally:
             stream.served = True
             stream.finish()
@@ -483,10 +542,11 @@ class Router:
                 return
             pending, job = pulled
             try:
-                outcome: Result | BaseException = await self._run(job)
+                outcome: Result | BaseException | None = await self._run(job)
             except Exception as exc:
                 outcome = exc
-            stream.settle(pending, outcome)
+            if outcome is not None:  # None: detached, it settles itself later
+                stream.settle(pending, outcome)
 
     async def _pull(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
         """Take the next input and its place in the order; None once there are no more.
@@ -551,7 +611,10 @@ class Router:
                 return None
             stream.order.append(pending)
             if isinstance(item, Message):
-                return pending, self._begin(item)
+                job = self._begin(item)
+                job.stream = stream
+                job.pending = pending
+                return pending, job
             if isinstance(item, Result):
                 stream.settle(pending, item)
                 continue
@@ -579,13 +642,17 @@ class Router:
     def _reserve(snapshot: _Snapshot, calls: list[Call]) -> list[tuple[Call, Ticket]]:
         return [(call, snapshot.slots[call.plugin].gate.reserve()) for call in calls]
 
-    async def _run(self, job: _Job) -> Result:
+    async def _run(self, job: _Job) -> Result | None:
+        """Route ``job`` to its result; None if it detached (it settles itself later)."""
         try:
             if job.first:
                 await self._drive_all(job, job.first)
+            if job.detached:
+                return None
             return job.routing.result()
         finally:
-            self._abandon(job)
+            if not job.detached:
+                self._abandon(job)
 
     async def _drive_all(self, job: _Job, calls: list[tuple[Call, Ticket]]) -> None:
         if len(calls) == 1:
@@ -603,9 +670,10 @@ class Router:
         """Make ``call``, then the calls it leads to, inline while there is one.
 
         An in-process plugin whose turn has come is called inline: a synchronous
-        handler without a cancel scope or a checkpoint (see :meth:`_call_now`).
-        Other calls go through :meth:`_drive_awaited`, whose run of calls shares
-        one timeout scope.
+        handler without a cancel scope or a checkpoint (see :meth:`_call_sync`). A
+        stream input whose next call goes to a plugin taking submitted calls detaches
+        there (:meth:`_submit`). Other calls go through :meth:`_drive_awaited`, whose
+        run of calls shares one timeout scope.
         """
         routing = job.routing
         snapshot = job.snapshot
@@ -620,57 +688,301 @@ class Router:
             call, ticket = calls[0]
             slot = slots[call.plugin]
             now = slot.now
+            if not ticket.admitted and slot.submit is not None and self._detachable(job):
+                self._wait_turn(job, call, ticket)
+                return  # detached: its turn at the gate carries it on
             if now is None:
-                job.waits()
-                calls = await self._drive_awaited(job, call, ticket)
+                if slot.submit is not None and ticket.admitted and self._detachable(job):
+                    if self._submit(job, slot, call, ticket):
+                        return  # detached: the call's callback carries on
+                else:
+                    job.waits()
+                    calls = await self._drive_awaited(job, call, ticket)
+                    if routing.done:
+                        break
+                    continue
                 ended = None
             elif not ticket.admitted:
                 job.waits()
                 await self._call_now(routing, slot, call, ticket)
                 ended = None
             else:
-                # The synchronous fast path, inline: no cancel scope, no checkpoint.
-                message = call.message
                 start = clock() if ended is None else ended
-                reply: Reply | None = None
-                error: str | None = None
-                try:
-                    expired = _expiry(message, start) <= start
-                    if expired:
-                        error = _DEADLINE_PASSED
-                    else:
-                        try:
-                            outcome = now(message)
-                        except Exception as exc:
-                            error = _describe_exception(exc)
-                        else:
-                            if not isinstance(outcome, Reply):
-                                # An async handler after all: await it under its timeout.
-                                job.waits()
-                                await self._finish_now(routing, slot, call, ticket, outcome, start)
-                                ended = None
-                                if not routing.done:
-                                    calls = self._reserve(snapshot, routing.pending())
-                                if routing.done:
-                                    break
-                                continue
-                            reply = outcome
-                finally:
-                    ticket.release()  # idempotent: _finish_now may have released it
-                ended = clock()
-                duration = ended - start
-                _record(slot, reply, error, duration)
-                routing.complete(call.token, reply, duration=duration, error=error, expired=expired)
+                outcome = self._call_sync(routing, slot, call, ticket, start)
+                if isinstance(outcome, float):
+                    ended = outcome
+                else:
+                    # An async handler after all: await it under its timeout.
+                    job.waits()
+                    await self._finish_now(routing, slot, call, ticket, outcome, start)
+                    ended = None
             if routing.done:
                 break
-            if now is not None:
-                calls = self._reserve(snapshot, routing.pending())
+            calls = self._reserve(snapshot, routing.pending())
         if routing.done:
             if job.scope is not None:
                 job.scope.cancel()  # whatever else is running can no longer matter
             return
         if calls:
             await self._drive_all(job, calls)
+
+    def _call_sync(
+        self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket, start: float
+    ) -> float | Awaitable[Reply]:
+        """Call an admitted in-process plugin inline; return when it ended.
+
+        The synchronous fast path: no cancel scope, no checkpoint (a synchronous
+        handler cannot be interrupted by a trio timeout anyway; its duration is still
+        measured). If the handler turns out to be async, its awaitable comes back
+        instead, with ``ticket`` still held, for :meth:`_finish_now`.
+        """
+        assert slot.now is not None
+        message = call.message
+        reply: Reply | None = None
+        error: str | None = None
+        expired = _expiry(message, start) <= start
+        if expired:
+            error = _DEADLINE_PASSED
+        else:
+            try:
+                outcome = slot.now(message)
+            except Exception as exc:
+                error = _describe_exception(exc)
+            else:
+                if not isinstance(outcome, Reply):
+                    return outcome
+                reply = outcome
+        ticket.release()
+        ended = trio.current_time()
+        duration = ended - start
+        _record(slot, reply, error, duration)
+        routing.complete(call.token, reply, duration=duration, error=error, expired=expired)
+        return ended
+
+    # -- detached inputs -------------------------------------------------------
+    #
+    # A stream input whose next call goes to a plugin with ``submit`` (a subprocess
+    # plugin) does not keep a task waiting for the answer: it *detaches*. The call's
+    # callback completes the call and carries the input on (more calls, inline ones,
+    # another submit), and settles its result in the stream when routing ends. A
+    # hundred inputs waiting on a plugin then cost no task switch each: the handle
+    # wakes once for a batch of answers and runs the callbacks in a row. Whatever
+    # needs a real wait (a fan-out, an async in-process handler) goes back to a task.
+
+    @staticmethod
+    def _detachable(job: _Job) -> bool:
+        # Only a stream input (it has somewhere to settle) outside a fan-out (whose
+        # nursery waits for its branches) may detach.
+        return job.stream is not None and job.scope is None
+
+    def _submit(self, job: _Job, slot: _Slot, call: Call, ticket: Ticket) -> bool:
+        """Submit ``call`` and detach ``job``; False if it ended at once (deadline passed)."""
+        assert slot.submit is not None and job.stream is not None
+        start = trio.current_time()
+        message = call.message
+        expires = min(start + slot.info.timeout, _expiry(message, start))
+        if expires <= start:
+            ticket.release()
+            _record(slot, None, _DEADLINE_PASSED, 0.0)
+            job.routing.complete(
+                call.token, None, duration=0.0, error=_DEADLINE_PASSED, expired=True
+            )
+            return False
+        slot.submit(
+            message, expires, partial(self._submitted, job, slot, call, ticket, start, expires)
+        )
+        job.detached = True
+        job.stream.detach()
+        return True
+
+    def _submitted(
+        self,
+        job: _Job,
+        slot: _Slot,
+        call: Call,
+        ticket: Ticket,
+        start: float,
+        expires: float,
+        reply: Reply | None,
+        error: str | None,
+        timed_out: bool,
+    ) -> None:
+        """A submitted call's callback: complete it and carry the input on."""
+        ticket.release()
+        duration = trio.current_time() - start
+        expired = False
+        if timed_out:
+            expired = expires < start + slot.info.timeout
+            error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
+            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+        else:
+            _record(slot, reply, error, duration)
+        self._later(partial(self._resume, job, call, reply, duration, error, timed_out, expired))
+
+    def _resume(
+        self,
+        job: _Job,
+        call: Call,
+        reply: Reply | None,
+        duration: float,
+        error: str | None,
+        timed_out: bool,
+        expired: bool,
+    ) -> None:
+        self._reattach(job)
+        job.routing.complete(
+            call.token,
+            reply,
+            duration=duration,
+            error=error,
+            timed_out=timed_out,
+            expired=expired,
+        )
+        self._carry_on(job, None)
+
+    def _admitted(self, job: _Job, call: Call, ticket: Ticket) -> None:
+        """A detached input's turn at a plugin's gate has come."""
+        self._reattach(job)
+        self._carry_on(job, [(call, ticket)])
+
+    def _wait_turn(self, job: _Job, call: Call, ticket: Ticket) -> None:
+        """Detach ``job`` until ``ticket`` is admitted (no task waits in line)."""
+        assert job.stream is not None
+        ticket.when_admitted(partial(self._later, partial(self._admitted, job, call, ticket)))
+        job.detached = True
+        job.stream.detach()
+
+    def _reattach(self, job: _Job) -> None:
+        assert job.stream is not None
+        job.detached = False
+        job.stream.reattach()
+
+    def _later(self, step: Callable[[], None]) -> None:
+        """Run ``step`` now, or after the step running now (never nested in it).
+
+        Callbacks come from inside other steps (a gate admits the next input inside
+        the release of the previous one): queueing them keeps the stack flat and the
+        steps in the order they were made.
+        """
+        self._soon.append(step)
+        if self._running_soon:
+            return
+        self._running_soon = True
+        try:
+            soon = self._soon
+            while soon:
+                soon.popleft()()
+        finally:
+            self._running_soon = False
+
+    def _carry_on(self, job: _Job, calls: list[tuple[Call, Ticket]] | None) -> None:
+        """Route a reattached input on from ``calls`` (None: what routing asks next)."""
+        stream = job.stream
+        assert stream is not None
+        routing = job.routing
+        snapshot = job.snapshot
+        try:
+            while not routing.done:
+                if stream.closed or self._nursery is None:
+                    # Nobody will take this result: stop here.
+                    for _, ticket in calls or ():
+                        ticket.release()
+                    self._abandon(job)
+                    return
+                if calls is None:
+                    calls = self._reserve(snapshot, routing.pending())
+                if len(calls) != 1:
+                    break
+                call, ticket = calls[0]
+                slot = snapshot.slots[call.plugin]
+                if slot.now is None and slot.submit is None:
+                    break
+                if not ticket.admitted:
+                    self._wait_turn(job, call, ticket)
+                    return
+                if slot.submit is not None and slot.now is None:
+                    if self._submit(job, slot, call, ticket):
+                        return
+                else:
+                    start = trio.current_time()
+                    outcome = self._call_sync(routing, slot, call, ticket, start)
+                    if not isinstance(outcome, float):
+                        self._continue_in_task(
+                            job, self._await_now(job, slot, call, ticket, outcome, start)
+                        )
+                        return
+                calls = None
+            else:
+                self._settle(job, None)
+                return
+            assert calls is not None
+            self._continue_in_task(job, self._drive_all(job, calls))
+        except Exception as exc:
+            self._settle(job, exc)
+
+    async def _await_now(
+        self,
+        job: _Job,
+        slot: _Slot,
+        call: Call,
+        ticket: Ticket,
+        pending: Awaitable[Reply],
+        start: float,
+    ) -> None:
+        routing = job.routing
+        await self._finish_now(routing, slot, call, ticket, pending, start)
+        if not routing.done:
+            await self._drive_all(job, self._reserve(job.snapshot, routing.pending()))
+
+    def _continue_in_task(self, job: _Job, work: Coroutine[Any, Any, None]) -> None:
+        """Hand a detached input's next step, which must wait, to a task of its own.
+
+        The task counts as a detachment of its own (the stream is not served while it
+        runs), whether or not the input detaches again inside it.
+        """
+        stream = job.stream
+        assert stream is not None
+        nursery = self._nursery
+        try:
+            if nursery is None:
+                raise RuntimeError("the router has stopped")
+            stream.detach()
+            nursery.start_soon(self._task, job, work)
+        except RuntimeError:  # stopped, or stopping: the nursery takes no new task
+            work.close()
+            self._abandon(job)
+            if nursery is not None:
+                stream.reattach()
+
+    async def _task(self, job: _Job, work: Coroutine[Any, Any, None]) -> None:
+        stream = job.stream
+        assert stream is not None
+        try:
+            await work
+        except Exception as exc:
+            self._settle(job, exc)
+        except BaseException:
+            self._abandon(job)  # the router is stopping
+            raise
+        else:
+            if not job.detached:
+                self._settle(job, None)
+        finally:
+            stream.reattach()
+
+    def _settle(self, job: _Job, error: Exception | None) -> None:
+        """A detached input's routing ended (or broke with ``error``): settle it."""
+        stream = job.stream
+        assert stream is not None and job.pending is not None
+        outcome: Result | BaseException
+        try:
+            outcome = job.routing.result() if error is None else error
+        except Exception as exc:
+            outcome = exc
+        finally:
+            self._abandon(job)
+        if not stream.closed:
+            stream.settle(job.pending, outcome)
 
     async def _call_now(self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> None:
         """Call an in-process plugin once its turn comes; report the outcome to ``routing``.

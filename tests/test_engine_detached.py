@@ -1,0 +1,198 @@
+"""Stream inputs waiting on a submitting plugin detach: same results, no task per input."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+import trio
+import trio.testing
+from fake_plugins import ModelHandle
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from routing_model import (
+    TYPES,
+    ScriptedPlugin,
+    assert_agrees,
+    model_route,
+    observed,
+    scripted_plugins,
+)
+from submit_handles import SubmitHandle, SyncHandle
+
+import router
+from plugin_sdk import Headers, Message, OnError, PluginInfo
+from router.handle import PluginHandle
+from router.result import Result, Status
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=0)
+
+
+KINDS = ("submit", "submit-reversed", "awaited", "sync")
+
+
+def _handle(plugin: ScriptedPlugin, kind: str) -> PluginHandle:
+    if kind == "sync":
+        return SyncHandle(plugin)
+    if kind == "awaited":
+        return ModelHandle(plugin)
+    return SubmitHandle(plugin, reverse=kind == "submit-reversed")
+
+
+async def _items(messages: Sequence[Message]) -> AsyncIterator[Message]:
+    for message in messages:
+        yield message
+
+
+async def _stream(
+    handles: Sequence[PluginHandle], messages: Sequence[Message], max_in_flight: int = 64
+) -> list[Result]:
+    async with router.open(handles, hop_limit=4, max_messages=30, max_in_flight=max_in_flight) as r:
+        return [result async for result in r.route_stream(_items(messages))]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    scripted_plugins(),
+    st.lists(st.sampled_from(KINDS), min_size=5, max_size=5),
+    st.lists(st.sampled_from(TYPES), min_size=1, max_size=8),
+    st.integers(1, 5),
+)
+def test_streamed_results_match_the_model_whatever_kind_each_plugin_is(
+    plugins: list[ScriptedPlugin], kinds: list[str], types: list[str], max_in_flight: int
+) -> None:
+    messages = [Message(t, f"in{i}") for i, t in enumerate(types)]
+    handles = [_handle(p, k) for p, k in zip(plugins, kinds, strict=False)]
+    results = trio.run(_stream, handles, messages, max_in_flight)
+    assert [r.input_id for r in results] == [m.id for m in messages]
+    for message, result in zip(messages, results, strict=True):
+        want = model_route(plugins, message, hop_limit=4, max_messages=30)
+        assert_agrees(observed(result), want, exact_failure=False)
+
+
+def _echo(name: str, **info: object) -> ScriptedPlugin:
+    return ScriptedPlugin(PluginInfo(name, ("a.x",), **info))  # type: ignore[arg-type]
+
+
+class _TaskCounter(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.spawned = 0
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self.spawned += 1
+
+
+async def test_inputs_waiting_on_a_submitting_plugin_spawn_no_task_each() -> None:
+    plugins: list[PluginHandle] = [
+        SubmitHandle(_echo("p1")),
+        SyncHandle(_echo("p2")),
+        SubmitHandle(_echo("p3")),
+    ]
+    counter = _TaskCounter()
+    async with router.open(plugins, max_in_flight=64) as r:
+        trio.lowlevel.add_instrument(counter)
+        try:
+            results = [res async for res in r.route_stream(_items(_messages(500)))]
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+    assert [res.status for res in results] == [Status.DELIVERED] * 500
+    assert [hop.plugin for hop in results[0].trace] == ["p1", "p2", "p3"]
+    # The stream's own plumbing and its worker pool, not one per input.
+    assert counter.spawned <= 64 + 4
+
+
+def _messages(count: int, **headers: object) -> list[Message]:
+    return [Message("a.x", i, id=f"m{i}", headers=dict(headers)) for i in range(count)]
+
+
+async def test_a_concurrency_one_submitting_plugin_gets_inputs_in_order_one_at_a_time() -> None:
+    first = SubmitHandle(_echo("first", concurrency=1), reverse=True)
+    second = SubmitHandle(_echo("second", concurrency=1))
+    results = await _stream([first, second], _messages(50))
+    assert all(res.status is Status.DELIVERED for res in results)
+    assert first.seen == second.seen == [f"m{i}" for i in range(50)]
+    assert first.most_in_flight == second.most_in_flight == 1
+
+
+async def test_a_submitted_call_past_its_timeout_fails_the_input_and_counts_a_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    slow = SubmitHandle(_echo("slow", timeout=2.0), held=True)
+    async with router.open([slow]) as r:
+        results = [res async for res in r.route_stream(_items(_messages(3)))]
+        stats = r.stats()["slow"]
+    assert [res.status for res in results] == [Status.FAILED] * 3
+    assert all(res.reason == "timed out after 2s" for res in results)
+    assert stats.timed_out == 3 and slow.in_flight == 0
+
+
+async def test_a_submitted_call_stops_at_the_message_deadline_whatever_the_policy(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    slow = SubmitHandle(_echo("slow", timeout=60.0, on_error=OnError.SKIP), held=True)
+    soon = _messages(2, **{Headers.DEADLINE: time.time() + 5})
+    gone = _messages(1, **{Headers.DEADLINE: time.time() - 1})
+    async with router.open([slow]) as r:
+        results = [res async for res in r.route_stream(_items(soon + gone))]
+    assert [(res.status, res.by) for res in results] == [(Status.FAILED, "slow")] * 3
+    assert all(res.reason == "the message's deadline passed" for res in results)
+    assert [h.verdict for h in results[0].trace] == ["timeout"]
+    assert 4 < results[0].trace[0].duration < 6
+    assert slow.submitted == 2  # the one already past its deadline was never handed over
+
+
+async def test_a_consumer_leaving_early_leaves_no_input_behind() -> None:
+    held = SubmitHandle(_echo("held", concurrency=8), held=True)
+    async with router.open([held], max_in_flight=8) as r:
+        async with contextlib.aclosing(r.route_stream(_items(_messages(100)))) as results:
+            with trio.move_on_after(0.05):
+                async for _ in results:
+                    pytest.fail("nothing can be delivered while answers are held")
+        assert held.submitted == 8
+        held.release()
+        await trio.testing.wait_all_tasks_blocked()
+        assert held.in_flight == 0
+        assert r._in_flight.borrowed_tokens == 0  # every in-flight slot came back
+        result = await r.route(Message("a.x", "after"))
+    assert result.status is Status.DELIVERED
+
+
+async def test_removing_a_plugin_waits_for_detached_inputs_still_using_it() -> None:
+    held = SubmitHandle(_echo("held", concurrency=4), held=True)
+    async with router.open([held], max_in_flight=4) as r:
+        out: list[Result] = []
+
+        async def consume() -> None:
+            out.extend([res async for res in r.route_stream(_items(_messages(4)))])
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            await trio.testing.wait_all_tasks_blocked()
+            assert held.submitted == 4
+            nursery.start_soon(r.remove, "held")
+            await trio.testing.wait_all_tasks_blocked()
+            assert held._stopped is False  # still in use by the detached inputs
+            held.release()
+    assert [res.status for res in out] == [Status.DELIVERED] * 4
+    assert held._stopped
+
+
+async def test_stopping_the_router_under_detached_inputs_ends_the_stream() -> None:
+    held = SubmitHandle(_echo("held"), held=True)
+    got: list[Result] = []
+    with trio.move_on_after(5):
+        async with router.open([held], max_in_flight=4) as r, trio.open_nursery() as nursery:
+
+            async def consume() -> None:
+                got.extend([res async for res in r.route_stream(_items(_messages(4)))])
+
+            nursery.start_soon(consume)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+    assert held._stopped and held.in_flight == 0
+    assert got == []
