@@ -196,3 +196,28 @@ async def test_stopping_the_router_under_detached_inputs_ends_the_stream() -> No
             nursery.cancel_scope.cancel()
     assert held._stopped and held.in_flight == 0
     assert got == []
+
+
+async def test_route_waits_on_a_submitted_call_and_its_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    quick = SubmitHandle(_echo("quick"))
+    slow = SubmitHandle(ScriptedPlugin(PluginInfo("slow", ("b.x",), timeout=3.0)), held=True)
+    async with router.open([quick, slow]) as r:
+        delivered = await r.route(Message("a.x", "x"))
+        timed_out = await r.route(Message("b.x", "y"))
+    assert delivered.status is Status.DELIVERED and quick.submitted == 1
+    assert (timed_out.status, timed_out.reason) == (Status.FAILED, "timed out after 3s")
+    assert timed_out.trace[0].duration == pytest.approx(3.0)
+
+
+async def test_a_cancelled_route_drops_the_late_answer_and_frees_the_plugins_turn() -> None:
+    held = SubmitHandle(_echo("held"), held=True)  # concurrency 1
+    async with router.open([held]) as r:
+        with trio.move_on_after(0.01):
+            await r.route(Message("a.x", "given up"))
+        assert held.in_flight == 1
+        held.release()
+        result = await r.route(Message("a.x", "next"))
+    assert result.status is Status.DELIVERED and held.in_flight == 0
+    assert held.seen[-1] == result.input_id

@@ -692,9 +692,24 @@ class Router:
                 self._wait_turn(job, call, ticket)
                 return  # detached: its turn at the gate carries it on
             if now is None:
-                if slot.submit is not None and ticket.admitted and self._detachable(job):
+                submit = slot.submit
+                if submit is not None and ticket.admitted and self._detachable(job):
                     if self._submit(job, slot, call, ticket):
                         return  # detached: the call's callback carries on
+                elif submit is not None and ticket.admitted:
+                    # No cancel scope: the handle gives the call up at ``expires``.
+                    job.waits()
+                    start = clock()
+                    message = call.message
+                    expires = min(start + slot.info.timeout, _expiry(message, start))
+                    if expires <= start:
+                        _deadline_passed(routing, slot, call, ticket)
+                    else:
+                        try:
+                            answered = await _await_submitted(submit, message, expires)
+                        finally:
+                            ticket.release()  # idempotent; frees the turn if cancelled
+                        _complete_submitted(routing, slot, call, ticket, start, expires, *answered)
                 else:
                     job.waits()
                     calls = await self._drive_awaited(job, call, ticket)
@@ -782,11 +797,7 @@ class Router:
         message = call.message
         expires = min(start + slot.info.timeout, _expiry(message, start))
         if expires <= start:
-            ticket.release()
-            _record(slot, None, _DEADLINE_PASSED, 0.0)
-            job.routing.complete(
-                call.token, None, duration=0.0, error=_DEADLINE_PASSED, expired=True
-            )
+            _deadline_passed(job.routing, slot, call, ticket)
             return False
         slot.submit(
             message, expires, partial(self._submitted, job, slot, call, ticket, start, expires)
@@ -808,37 +819,19 @@ class Router:
         timed_out: bool,
     ) -> None:
         """A submitted call's callback: complete it and carry the input on."""
-        ticket.release()
-        duration = trio.current_time() - start
-        expired = False
-        if timed_out:
-            expired = expires < start + slot.info.timeout
-            error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
-            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
-        else:
-            _record(slot, reply, error, duration)
-        self._later(partial(self._resume, job, call, reply, duration, error, timed_out, expired))
 
-    def _resume(
-        self,
-        job: _Job,
-        call: Call,
-        reply: Reply | None,
-        duration: float,
-        error: str | None,
-        timed_out: bool,
-        expired: bool,
-    ) -> None:
-        self._reattach(job)
-        job.routing.complete(
-            call.token,
-            reply,
-            duration=duration,
-            error=error,
-            timed_out=timed_out,
-            expired=expired,
-        )
-        self._carry_on(job, None)
+        def resume() -> None:
+            self._reattach(job)
+            try:
+                _complete_submitted(
+                    job.routing, slot, call, ticket, start, expires, reply, error, timed_out
+                )
+            except Exception as exc:  # a bug, but never one that loses the input
+                self._settle(job, exc)
+                return
+            self._carry_on(job, None)
+
+        self._later(resume)
 
     def _admitted(self, job: _Job, call: Call, ticket: Ticket) -> None:
         """A detached input's turn at a plugin's gate has come."""
@@ -1230,6 +1223,71 @@ async def _awaited(
     # Reached only when the scope caught its own cancellation: the call overran.
     expired = expires < start + timeout
     return None, _DEADLINE_PASSED if expired else f"timed out after {timeout:g}s", True, expired
+
+
+def _deadline_passed(routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> None:
+    """End a call whose message's deadline passed before it could start."""
+    ticket.release()
+    _record(slot, None, _DEADLINE_PASSED, 0.0)
+    routing.complete(call.token, None, duration=0.0, error=_DEADLINE_PASSED, expired=True)
+
+
+def _complete_submitted(
+    routing: Routing,
+    slot: _Slot,
+    call: Call,
+    ticket: Ticket,
+    start: float,
+    expires: float,
+    reply: Reply | None,
+    error: str | None,
+    timed_out: bool,
+) -> None:
+    """Report a submitted call's outcome to ``routing`` (and the plugin's stats)."""
+    ticket.release()
+    duration = trio.current_time() - start
+    expired = False
+    if timed_out:
+        expired = expires < start + slot.info.timeout
+        error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
+        slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+    else:
+        _record(slot, reply, error, duration)
+    routing.complete(
+        call.token,
+        reply,
+        duration=duration,
+        error=error,
+        timed_out=timed_out,
+        expired=expired,
+    )
+
+
+async def _await_submitted(
+    submit: Submit, message: Message, expires: float
+) -> tuple[Reply | None, str | None, bool]:
+    """Submit a call and wait for its outcome, without a cancel scope of our own.
+
+    The handle enforces ``expires`` itself. If this wait is cancelled from outside,
+    the call's later outcome is dropped.
+    """
+    task = trio.lowlevel.current_task()
+    box: list[tuple[Reply | None, str | None, bool] | None] = []
+
+    def done(reply: Reply | None, error: str | None, timed_out: bool) -> None:
+        if not box:  # else the wait was given up
+            box.append((reply, error, timed_out))
+            trio.lowlevel.reschedule(task)
+
+    def abort(_: object) -> trio.lowlevel.Abort:
+        box.append(None)
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    submit(message, expires, done)
+    await trio.lowlevel.wait_task_rescheduled(abort)
+    outcome = box[0]
+    assert outcome is not None
+    return outcome
 
 
 def _expiry(message: Message, now: float) -> float:
