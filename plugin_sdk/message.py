@@ -38,6 +38,9 @@ class Headers:
     """An opaque trace id carried unchanged through derivations."""
 
 
+_FIELDS: Final = frozenset({"type", "body", "id", "headers"})
+
+
 class MessageFormatError(ValueError):
     """A value that should be a message is not one; the text says what is wrong."""
 
@@ -79,10 +82,10 @@ class Message:
             headers = {}
         elif not isinstance(headers, dict):
             raise MessageFormatError(f"{where}: 'headers' must be a map, got {headers!r}")
-        unknown = set(obj) - {"type", "body", "id", "headers"}
-        if unknown:
-            raise MessageFormatError(f"{where}: unknown field(s) {sorted(map(str, unknown))}")
-        return cls(type=mtype, body=obj.get("body"), id=mid, headers=headers)
+        if len(obj) > 2 and not obj.keys() <= _FIELDS:
+            unknown = sorted(map(str, obj.keys() - _FIELDS))
+            raise MessageFormatError(f"{where}: unknown field(s) {unknown}")
+        return cls(mtype, obj.get("body"), mid, headers)
 
     def derive(self, type: str, body: Any = None, **headers: Any) -> Message:
         """A new message of another type whose headers carry this one's trace id."""

@@ -219,3 +219,11 @@ def test_near_miss_maps_parse_or_raise_app_protocol_error(value: dict[str, Any])
     for parse in (parse_handshake, parse_answers, parse_calls):
         with contextlib.suppress(AppProtocolError):
             parse(value)
+
+
+@pytest.mark.parametrize("app", [[], {}, "2", 2.0, True])
+def test_an_application_version_that_is_not_an_integer_is_refused(app: object) -> None:
+    wire = Ready(PluginInfo("p", ("a",))).to_wire()
+    wire["app"] = app
+    with pytest.raises(AppProtocolError, match="application protocol version"):
+        parse_handshake(wire)

@@ -79,7 +79,7 @@ def parse_handshake(obj: object) -> Handshake:
     if op != "ready":
         raise AppProtocolError(f"handshake op must be 'ready' or 'fail', got {shown(obj)}")
     app = obj.get("app", 1)  # absent means 1, the version before the field existed
-    if app not in SUPPORTED_APP_VERSIONS:
+    if type(app) is not int or app not in SUPPORTED_APP_VERSIONS:
         supported = sorted(SUPPORTED_APP_VERSIONS)
         raise AppProtocolError(
             f"plugin speaks application protocol version {shown(app)}; "
