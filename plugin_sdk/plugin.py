@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from ._handlers import Handler, HandlerTable, class_name, collect_handlers
 from ._markers import PluginDefinitionError
@@ -28,6 +28,17 @@ from .message import Message
 from .reply import Reply, Verdict, error, passthrough
 
 __all__ = ["OptionError", "Plugin", "PluginDefinitionError", "handles"]
+
+_PASS: Final = passthrough()
+_CONTINUE: Final = Verdict.CONTINUE
+
+
+def _all_messages(messages: tuple[object, ...]) -> bool:
+    """Whether every item is a plain :class:`Message` (the usual reply, checked fast)."""
+    for m in messages:  # noqa: SIM110 - a loop costs less than all() over a generator
+        if type(m) is not Message:
+            return False
+    return True
 
 
 def _build_info(plugin: Plugin | type[Plugin], name: str, accepts: tuple[str, ...]) -> PluginInfo:
@@ -179,15 +190,26 @@ class Plugin:
         Lets a driver skip the event loop's machinery (a timeout scope, a
         checkpoint) for a call that cannot be interrupted anyway.
         """
-        handler = type(self)._handler_table.lookup(message.type)
+        handler = self._handler_table.lookup(message.type)
         if handler is None:
-            return passthrough()
+            return _PASS
         if handler.is_async:
             return self.handle(message)
         try:
             result = handler.function(self, message)
         except Exception as exc:
             return self._failed(handler, message, exc)
+        # The usual answers first, each settled by one type check; the rest (and
+        # telling an awaitable from a bad value) in _normalised.
+        kind = type(result)
+        if kind is Message:
+            return Reply(_CONTINUE, (result,))
+        if result is None:
+            return _PASS
+        if kind is Reply:
+            reply: Reply = result
+            if _all_messages(reply.messages):
+                return reply
         if hasattr(result, "__await__"):
             return self._finish(handler, message, result)
         return self._normalised(handler, message, result)
@@ -214,16 +236,13 @@ class Plugin:
         # The usual answers first, checked cheaply; anything else goes through
         # to_reply, which needs the handler's name only to explain a bad value.
         if result is None:
-            return passthrough()
+            return _PASS
         kind = type(result)
         if kind is Message:
-            return Reply(Verdict.CONTINUE, (result,))  # type: ignore[arg-type]
+            return Reply(_CONTINUE, (result,))  # type: ignore[arg-type]
         if kind is Reply:
             assert isinstance(result, Reply)
-            for m in result.messages:
-                if type(m) is not Message:
-                    break
-            else:
+            if _all_messages(result.messages):
                 return result
         reply = to_reply(result, where=self._where(handler))
         if reply.verdict is Verdict.ERROR and reply is not result:

@@ -50,21 +50,22 @@ def get_field(body: object, path: tuple[str, ...]) -> Any:
 def set_field(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
     """A copy of ``body`` with ``value`` at ``path``, creating missing maps on the way.
 
+    Only the maps along the path are copied; everything else is shared with ``body``.
     Raises :class:`FieldPathError` naming the part of the path that holds a non-map.
     """
-    key, rest = path[0], path[1:]
     new = dict(body)
-    if not rest:
-        new[key] = value
-        return new
-    inner = body.get(key)
-    if inner is None:
-        inner = {}
-    if not isinstance(inner, dict):
-        where = ".".join(path[:1])
-        raise FieldPathError(f"{where} is a {type(inner).__name__}, not a map")
-    try:
-        new[key] = set_field(inner, rest, value)
-    except FieldPathError as exc:
-        raise FieldPathError(f"{key}.{exc}") from None
+    old_map, new_map = body, new
+    last = len(path) - 1
+    for depth in range(last):
+        key = path[depth]
+        inner = old_map.get(key)
+        if inner is None:
+            inner = {}
+        elif not isinstance(inner, dict):
+            where = ".".join(path[: depth + 1])
+            raise FieldPathError(f"{where} is a {type(inner).__name__}, not a map")
+        copied = dict(inner)
+        new_map[key] = copied
+        old_map, new_map = inner, copied
+    new_map[path[last]] = value
     return new

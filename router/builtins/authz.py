@@ -38,6 +38,7 @@ from ._fields import MISSING, get_field, parse_path
 __all__ = ["Authz", "Condition", "Rule", "parse_rules"]
 
 _ACTIONS: Final = ("allow", "deny")
+_MEMO_LIMIT: Final = 1024
 
 
 def _as_text(value: object) -> str:
@@ -85,6 +86,13 @@ class Rule:
         return type_matches(self.type_pattern, msg.type) and all(
             c.holds(msg.body) for c in self.conditions
         )
+
+
+def _all_hold(conditions: tuple[Condition, ...], body: object) -> bool:
+    for condition in conditions:  # noqa: SIM110 - a loop costs less than all() over a generator
+        if not condition.holds(body):
+            return False
+    return True
 
 
 def _split_rules(option: str) -> list[list[str]]:
@@ -138,10 +146,29 @@ class Authz(Plugin):
     name = "authz"
     version = "1.0"
     rules: tuple[Rule, ...] = ()
+    _memo: tuple[tuple[Rule, ...], dict[str, tuple[Rule, ...]]] | None = None
 
     def configure(self, option: str) -> None:
         """Parse the rules (see the module docstring)."""
         self.rules = parse_rules(option)
+
+    def _rules_for(self, message_type: str) -> tuple[Rule, ...]:
+        """The rules whose type pattern matches ``message_type``, in rule order.
+
+        Memoised per type (a router sends a few types many times, and globs cost),
+        for the rules it was made from: assigning new ``rules`` starts a new memo.
+        """
+        memo = self._memo
+        if memo is None or memo[0] is not self.rules:
+            memo = self._memo = (self.rules, {})
+        by_type = memo[1]
+        rules = by_type.get(message_type)
+        if rules is None:
+            if len(by_type) >= _MEMO_LIMIT:
+                by_type.clear()  # bounded: types may come from the outside world
+            rules = tuple(r for r in self.rules if type_matches(r.type_pattern, message_type))
+            by_type[message_type] = rules
+        return rules
 
     def accepts(self) -> tuple[str, ...]:
         """The type patterns the rules name, each once, in rule order."""
@@ -150,8 +177,9 @@ class Authz(Plugin):
     @handles("*")
     def authorize(self, msg: Message) -> Reply | None:
         """Pass or drop ``msg`` by the first rule that matches it."""
-        for rule in self.rules:
-            if rule.matches(msg):
+        body = msg.body
+        for rule in self._rules_for(msg.type):
+            if _all_hold(rule.conditions, body):
                 if rule.action == "allow":
                     return None
                 return drop(f"denied by {self.name} rule {rule.number}: {rule.text}")

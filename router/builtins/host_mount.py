@@ -32,6 +32,7 @@ class HostMount(Plugin):
     """The host path (absolute, normalised)."""
     target: str
     """The path inside the container (absolute, normalised)."""
+    _bind: str
 
     def configure(self, option: str) -> None:
         """Parse ``"SRC DST"``: exactly two absolute paths (quote paths with spaces)."""
@@ -46,11 +47,12 @@ class HostMount(Plugin):
             if ":" in path:
                 raise OptionError(f"{role} {path!r} contains ':', which a Docker bind cannot hold")
         self.source, self.target = (posixpath.normpath(w) for w in words)
+        self._bind = f"{self.source}:{self.target}"
 
     @property
     def bind(self) -> str:
         """The bind string added to ``HostConfig.Binds``."""
-        return f"{self.source}:{self.target}"
+        return self._bind
 
     @handles("container.create")
     def add_bind(self, msg: Message) -> Message | Reply | None:
@@ -66,7 +68,7 @@ class HostMount(Plugin):
         binds: Any = host_config.get("Binds")
         if binds is None:
             binds = []
-        if not isinstance(binds, list) or not all(isinstance(b, str) for b in binds):
+        if not isinstance(binds, list) or not _all_strings(binds):
             return error(f"HostConfig.Binds must be a list of strings, got {binds!r}")
         for existing in binds:
             parts = existing.split(":")
@@ -78,6 +80,13 @@ class HostMount(Plugin):
                 f"HostConfig.Binds already mounts {parts[0]!r} at {self.target!r};"
                 f" host-mount would add {self.bind!r}"
             )
-        new_host_config = {**host_config, "Binds": [*binds, self.bind]}
+        new_host_config = {**host_config, "Binds": [*binds, self._bind]}
         # Built directly: dataclasses.replace costs as much as the edit itself.
         return Message(msg.type, {**body, "HostConfig": new_host_config}, msg.id, msg.headers)
+
+
+def _all_strings(items: list[Any]) -> bool:
+    for item in items:  # noqa: SIM110 - a loop costs less than all() over a generator
+        if not isinstance(item, str):
+            return False
+    return True

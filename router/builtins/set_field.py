@@ -139,13 +139,17 @@ class SetField(Plugin):
         env: Any = body.get("Env")
         if env is None:
             return None
-        if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
+        if not isinstance(env, list):
             return error(f"Env must be a list of 'NAME=value' strings, got {env!r}")
         prefix = self.env_var + "="
-        values = [e[len(prefix) :] for e in env if e.startswith(prefix)]
-        if not values:
+        raw: str | None = None
+        for item in env:
+            if not isinstance(item, str):
+                return error(f"Env must be a list of 'NAME=value' strings, got {env!r}")
+            if item.startswith(prefix):
+                raw = item[len(prefix) :]  # the last one counts, as in Docker
+        if raw is None:
             return None
-        raw = values[-1]
         try:
             value = CONVERTERS[self.kind](raw)
         except ValueError as exc:
