@@ -8,6 +8,7 @@ input.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
@@ -21,9 +22,23 @@ from hypothesis import strategies as st
 import router
 from plugin_sdk import Headers, Message, OnError, Plugin, Reply, drop, error, handles, replace
 from router import InProcessHandle, Status
+from router.builtins._fields import FieldPathError, set_field
+from router.builtins.authz import Authz, Rule, parse_rules
+
+
+class _MyMessage(Message):
+    """A Message subclass: must take the general checks, with the same meaning."""
+
+
+class _MyReply(Reply):
+    """A Reply subclass: likewise."""
+
 
 # What a handler may return: the usual answers and the bad ones.
 _RETURNS: list[object] = [
+    _MyMessage("t", "sub", id="s"),
+    _MyReply(messages=(Message("t", "in-sub", id="i"),)),
+    Reply(messages=(_MyMessage("t", "sub-in", id="j"),)),
     None,
     Message("t", "new", id="n1"),
     [Message("t", "a", id="a"), Message("u", "b", id="b")],
@@ -374,3 +389,117 @@ async def test_a_handle_subclass_that_wraps_call_sees_every_call() -> None:
         result = await r.route(Message("x", 1, "m1"))
     assert result.status == "delivered"
     assert calls == ["m1"]
+
+
+# -- the builtins' hot-path shortcuts keep their answers -------------------------
+
+_RULE_TYPES = st.sampled_from(["container.create", "container.*", "*", "image.pull", "i?age.*"])
+_MSG_TYPES = st.sampled_from(["container.create", "container.exec", "image.pull", "other"])
+
+
+def _first_rule_answer(rules: Sequence[Rule], msg: Message) -> tuple[str, int | None]:
+    """What authz answers by its documented rule: the first matching rule, else drop."""
+    for rule in rules:
+        if rule.matches(msg):
+            return rule.action, rule.number
+    return "deny", None
+
+
+def _authz_answer(plugin: Authz, msg: Message) -> tuple[str, int | None]:
+    reply = plugin.handle_now(msg)
+    assert isinstance(reply, Reply)
+    if reply.verdict == "continue":
+        return "allow", None
+    number = next((r.number for r in plugin.rules if f" rule {r.number}:" in reply.reason), None)
+    return "deny", number
+
+
+@settings(max_examples=100)
+@given(
+    rules=st.lists(
+        st.tuples(
+            st.sampled_from(["allow", "deny"]),
+            _RULE_TYPES,
+            st.sampled_from(["", "Image=bad/*", "HostConfig.Privileged=true"]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    messages=st.lists(
+        st.tuples(_MSG_TYPES, st.sampled_from(["bad/x", "good"]), st.booleans()),
+        min_size=1,
+        max_size=8,
+    ),
+    replaced=st.booleans(),
+)
+def test_authz_answers_by_the_first_matching_rule_whatever_it_memoised(
+    rules: list[tuple[str, str, str]], messages: list[tuple[str, str, bool]], replaced: bool
+) -> None:
+    option = "; ".join(" ".join(w for w in rule if w) for rule in rules)
+    plugin = Authz(option)
+    if replaced:
+        # Rules assigned after some messages: the memo of the old rules must not answer.
+        for mtype, _, _ in messages:
+            plugin.handle_now(Message(mtype, {}))
+        plugin.rules = parse_rules("deny * Image=good; " + option)
+    for mtype, image, privileged in [*messages, *messages]:  # twice: memoised the 2nd time
+        msg = Message(mtype, {"Image": image, "HostConfig": {"Privileged": privileged}})
+        action, number = _first_rule_answer(plugin.rules, msg)
+        assert _authz_answer(plugin, msg) == (action, number if action == "deny" else None)
+
+
+def test_authz_answers_stay_right_past_the_memo_limit() -> None:
+    plugin = Authz("deny x.1*; allow x.*")
+    for n in range(3000):
+        reply = plugin.handle_now(Message(f"x.{n}", {}))
+        assert isinstance(reply, Reply)
+        assert (reply.verdict == "drop") == str(n).startswith("1"), n
+
+
+_KEYS = st.sampled_from(["A", "B", "C"])
+_LEAVES = st.one_of(
+    st.none(), st.integers(0, 3), st.just("s"), st.lists(st.integers(0, 1), max_size=2)
+)
+_BODIES = st.recursive(
+    _LEAVES, lambda inner: st.dictionaries(_KEYS, inner, max_size=3), max_leaves=8
+)
+
+
+def _reference_set(body: Any, path: tuple[str, ...], value: object) -> Any:
+    """``set_field`` as documented, written the slow obvious way (deep copy, then set)."""
+    new = copy.deepcopy(body)
+    node = new
+    for depth, key in enumerate(path[:-1]):
+        if node.get(key) is None:
+            node[key] = {}
+        elif not isinstance(node[key], dict):
+            raise FieldPathError(f"{'.'.join(path[: depth + 1])} is a {type(node[key]).__name__}")
+        node = node[key]
+    node[path[-1]] = value
+    return new
+
+
+@settings(max_examples=150)
+@given(
+    body=st.dictionaries(_KEYS, _BODIES, max_size=3), path=st.lists(_KEYS, min_size=1, max_size=4)
+)
+def test_set_field_sets_the_path_copying_only_what_it_changes(
+    body: dict[str, Any], path: list[str]
+) -> None:
+    keys = tuple(path)
+    before = copy.deepcopy(body)
+    try:
+        want = _reference_set(body, keys, "v")
+    except FieldPathError as exc:
+        with pytest.raises(FieldPathError) as raised:
+            set_field(body, keys, "v")
+        assert str(raised.value).startswith(str(exc))
+        assert body == before
+        return
+    got = set_field(body, keys, "v")
+    assert got == want
+    assert body == before  # the original is never changed
+    # Off the path, the very same objects are shared.
+    for key, old in body.items():
+        if key != keys[0]:
+            assert got[key] is old
