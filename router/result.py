@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from plugin_sdk import Message
 
@@ -51,9 +51,13 @@ class HopVerdict(enum.StrEnum):
     """The reply took the input past its message budget; the input failed."""
 
 
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """One plugin call in a result's trace."""
+class Hop(NamedTuple):
+    """One plugin call in a result's trace.
+
+    A named tuple: immutable like a frozen dataclass, and about three times cheaper
+    to make (a frozen dataclass sets each field through ``object.__setattr__``),
+    which counts because the router makes one per plugin call.
+    """
 
     plugin: str
     message_id: str
