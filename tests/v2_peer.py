@@ -9,7 +9,9 @@ acted on by its message type:
 
 - anything else: answered ``continue`` with one message of the same type and id whose
   body is ``{"body": <the body>, "batch": <batch>, "size": <calls in that batch>,
-  "pid": <pid>}``; all such answers to one request go out in one ``replies`` message;
+  "pid": <pid>, "pings": <pings answered so far>, "unanswered": <calls received and not
+  answered yet, this one included>}``; all such answers to one request go out in one
+  ``replies`` message;
 - ``hold``: kept unanswered until a ``release``;
 - ``release``: body ``{"order": [i, ...], "groups": [n, ...]}``: answers the held calls
   (``i`` indexes them in arrival order) in that order, in ``replies`` messages of ``n``
@@ -46,30 +48,40 @@ from plugin_sdk.app import (
 from plugin_sdk.session import Role, Sender, SessionClosed, open_session
 
 
-def echo_answer(call_id: int, message: Message, batch: int, size: int) -> list[Any]:
-    """The answer to an ordinary call (see the module docstring)."""
-    body = {"body": message.body, "batch": batch, "size": size, "pid": os.getpid()}
-    echoed = Message(message.type, body, id=message.id)
-    return answer_entry(call_id, Reply(Verdict.CONTINUE, (echoed,)))
-
-
 class Peer:
-    """The peer's state: the control channel, the batch count and the held calls."""
+    """The peer's state: the control channel, counters and the held calls."""
 
     def __init__(self, control: Sender) -> None:
         self.control = control
         self.batch = 0
+        self.pings = 0
+        self.unanswered = 0
         self.held: list[tuple[int, Message]] = []
+
+    def echo(self, call_id: int, message: Message, size: int) -> list[Any]:
+        """The answer to an ordinary call (see the module docstring)."""
+        body = {
+            "body": message.body,
+            "batch": self.batch,
+            "size": size,
+            "pid": os.getpid(),
+            "pings": self.pings,
+            "unanswered": self.unanswered,
+        }
+        echoed = Message(message.type, body, id=message.id)
+        return answer_entry(call_id, Reply(Verdict.CONTINUE, (echoed,)))
 
     async def answer(self, entries: list[list[Any]]) -> None:
         """Send ``entries`` in one ``replies`` message (nothing if there are none)."""
         if entries:
+            self.unanswered -= len(entries)
             await self.control.send(answers_to_wire(entries))
 
     async def serve(self, batch: CallBatch) -> None:
         """Act on one ``call`` request."""
         self.batch += 1
         size = len(batch.calls)
+        self.unanswered += size
         answers: list[list[Any]] = []
         for call_id, message in batch.calls:
             if not isinstance(message, Message):
@@ -86,18 +98,19 @@ class Peer:
                 await self.control.aclose()
                 return
             elif kind == "unknown-id":
-                answers.append(echo_answer(call_id + 1000, message, self.batch, size))
+                answers.append(self.echo(call_id + 1000, message, size))
             elif kind == "malformed":
                 answers.append([call_id, "maybe", [], ""])
             elif kind in ("drop", "error"):
                 answers.append(answer_entry(call_id, Reply(Verdict(kind), (), str(message.body))))
             elif kind == "release":
                 await self.release(message.body)
-                answers.append(echo_answer(call_id, message, self.batch, size))
+                answers.append(self.echo(call_id, message, size))
             else:
-                answers.append(echo_answer(call_id, message, self.batch, size))
+                answers.append(self.echo(call_id, message, size))
                 if kind == "twice":
-                    answers.append(echo_answer(call_id, message, self.batch, size))
+                    self.unanswered += 1  # the extra answer is not for a new call
+                    answers.append(self.echo(call_id, message, size))
         await self.answer(answers)
 
     async def release(self, how: dict[str, list[int]]) -> None:
@@ -108,7 +121,7 @@ class Peer:
         for group in how["groups"]:
             chunk = ordered[position : position + group]
             position += group
-            await self.answer([echo_answer(i, m, self.batch, 0) for i, m in chunk])
+            await self.answer([self.echo(i, m, 0) for i, m in chunk])
 
 
 async def main(args: list[str]) -> None:
@@ -132,6 +145,7 @@ async def main(args: list[str]) -> None:
             if isinstance(request, CallBatch):
                 await peer.serve(request)
             elif isinstance(request, Ping):
+                peer.pings += 1
                 async with request.reply as reply:
                     await reply.send(pong())
 

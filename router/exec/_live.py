@@ -267,7 +267,14 @@ class Live:
                 return
             if done is not None:
                 self._complete(done, reply, None, False)
+        self._kick()
         self._settled()
+
+    def _kick(self) -> None:
+        """Wake the flusher if answers let backlogged calls into the outbox."""
+        if self._table.outbox and not self._flush_armed:
+            self._flush_armed = True
+            self._flush_lot.unpark_all()
 
     async def _timer(self) -> None:
         table = self._table
