@@ -1,15 +1,20 @@
-"""Calls to a real subprocess plugin: concurrency, out-of-order replies, verdicts, stop."""
+"""Calls to a real subprocess plugin (concurrency, out-of-order replies, verdicts, stop),
+and the call table that matches answers to calls by id."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 import trio
 from exec_helpers import pid_alive, plugin_cmd, running, scripted
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugin_sdk import Message, Reply, Verdict
 from router.exec import ExecHandle, PluginStartError, PluginUnavailable
+from router.exec._table import CallTable, NeverMade
 
 
 async def test_concurrent_calls_are_all_in_flight_in_the_plugin_at_once() -> None:
@@ -108,3 +113,100 @@ async def test_a_plugin_ignoring_fd3_eof_is_terminated_after_the_grace_period() 
                 await handle.start()
     assert handle.status()["state"] == "stopped"
     assert not pid_alive(pids[0])
+
+
+# -- the call table (pure): ids, concurrency, answers in any order, deadlines ----------
+
+
+@settings(max_examples=150)
+@given(st.integers(1, 4), st.data())
+def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency(
+    concurrency: int, data: st.DataObject
+) -> None:
+    table: CallTable[str] = CallTable(concurrency)
+    now = 0.0
+    deadlines: dict[str, float] = {}
+    waited: dict[int, str] = {}  # call id -> key, while the caller waits
+    at_plugin: list[int] = []  # sent, not answered (given up or not)
+    ended: list[str] = []
+    sent_ids: list[int] = []
+    answered: list[int] = []
+    for step in range(data.draw(st.integers(0, 40))):
+        op = data.draw(st.sampled_from(["add", "flush", "answer", "give_up", "tick", "bogus"]))
+        if op == "add":
+            key = f"c{step}"
+            expires = data.draw(st.sampled_from([math.inf, now + 1, now + 5]))
+            call_id = table.add(Message("t", step), key, expires)
+            waited[call_id] = key
+            deadlines[key] = expires
+        elif op == "flush":
+            entries = table.take()
+            table.sent(entries)
+            ids = [entry[0] for entry in entries]
+            assert ids == sorted(ids) and (not sent_ids or not ids or ids[0] > sent_ids[-1])
+            sent_ids += ids
+            at_plugin += ids
+        elif op == "answer" and at_plugin:
+            chosen = data.draw(st.lists(st.sampled_from(at_plugin), unique=True, min_size=1))
+            for call_id in data.draw(st.permutations(chosen)):
+                at_plugin.remove(call_id)
+                answered.append(call_id)
+                got = table.resolve(call_id)
+                assert got == waited.pop(call_id, None)
+                if got is not None:
+                    ended.append(got)
+            if answered:  # an answer that comes twice is ignored
+                assert table.resolve(data.draw(st.sampled_from(answered))) is None
+        elif op == "give_up" and waited:
+            call_id = data.draw(st.sampled_from(sorted(waited)))
+            assert table.give_up(call_id) == waited.pop(call_id)
+            ended.append(f"gave up {call_id}")
+        elif op == "tick":
+            now += data.draw(st.sampled_from([0.5, 1.0, 5.0]))
+            due = {k for i, k in waited.items() if deadlines[k] <= now}
+            expired = table.expire(now)
+            assert sorted(expired) == sorted(due)
+            waited = {i: k for i, k in waited.items() if k not in due}
+            ended += expired
+            assert table.next_deadline() == min(
+                (deadlines[k] for k in waited.values()), default=math.inf
+            )
+        elif op == "bogus":
+            with pytest.raises(NeverMade, match="which was never made"):
+                table.resolve(table.sent_max + data.draw(st.integers(1, 3)))
+        assert len(at_plugin) + len(table.outbox) <= concurrency
+        assert table.unanswered == len(at_plugin) + len(table.outbox)
+    # A plugin that answers everything it gets lets every waiting call through.
+    for _ in range(len(waited) + 1):
+        entries = table.take()
+        table.sent(entries)
+        for call_id in at_plugin + [entry[0] for entry in entries]:
+            got = table.resolve(call_id)
+            assert got == waited.pop(call_id, None)
+            if got is not None:
+                ended.append(got)
+        at_plugin = []
+    assert not waited and not table.pending
+    assert table.clear() == []
+    assert len(ended) == len(set(ended))
+
+
+def test_a_call_given_up_in_the_backlog_is_never_sent() -> None:
+    table: CallTable[str] = CallTable(1)
+    first = table.add(Message("t"), "first")
+    queued = table.add(Message("t"), "queued")
+    last = table.add(Message("t"), "last")
+    table.sent(table.take())
+    assert table.give_up(queued) == "queued"
+    assert table.resolve(first) == "first"
+    assert [entry[0] for entry in table.take()] == [last]
+
+
+def test_clearing_the_call_table_returns_every_call_still_waited_for() -> None:
+    table: CallTable[str] = CallTable(1)
+    table.add(Message("t"), "sent")
+    table.sent(table.take())
+    table.add(Message("t"), "queued", expires=3.0)
+    assert sorted(table.clear()) == ["queued", "sent"]
+    assert table.next_deadline() == math.inf
+    assert table.unanswered == 0
