@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
-from exec_helpers import module_cmd, plugin_cmd, running, scripted
+from exec_helpers import module_cmd, peer, plugin_cmd, running, scripted
 
 from plugin_sdk import Message, Verdict
 from router.exec import ExecHandle, ExecState, PluginStartError
@@ -68,6 +68,17 @@ async def test_an_unsupported_application_version_fails_start() -> None:
     handle = ExecHandle(plugin_cmd("raw_plugin.py", "app-version"), stop_timeout=0.5)
     with pytest.raises(PluginStartError, match="version 99"):
         await handle.start()
+
+
+async def test_a_version_1_plugin_is_refused_saying_which_versions_speak() -> None:
+    handle = peer("app=old", stop_timeout=0.5)
+    with pytest.raises(
+        PluginStartError,
+        match=r"sent a bad handshake: plugin speaks application protocol version 1; "
+        r"this router supports \[2\]",
+    ):
+        await handle.start()
+    assert handle.state is ExecState.STOPPED
 
 
 async def test_a_missing_command_fails_start_naming_it() -> None:

@@ -2,7 +2,8 @@
 
 It speaks the session layer over FD 3/4 directly (no SDK runner), so a test controls
 exactly which answers go out, when, in which order and grouping, and can make it break
-the protocol. ``v2_peer.py [concurrency=N] [name=NAME]``; it accepts every type.
+the protocol. ``v2_peer.py [concurrency=N] [name=NAME] [app=old]``; it accepts every
+type. ``app=old`` sends a ``ready`` without ``app``, as a version 1 plugin does.
 
 Every ``call`` request it receives gets a number (1, 2, ...): the *batch*. Each call is
 acted on by its message type:
@@ -134,7 +135,10 @@ async def main(args: list[str]) -> None:
         trio.lowlevel.FdStream(3), trio.lowlevel.FdStream(4), Role.RESPONDER
     ) as session:
         control = await session.open_sender()
-        await control.send(Ready(info).to_wire())
+        ready = Ready(info).to_wire()
+        if options.get("app") == "old":
+            del ready["app"]
+        await control.send(ready)
         try:
             calls = await session.accept()
         except SessionClosed:
