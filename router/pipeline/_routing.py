@@ -183,37 +183,10 @@ class Routing:
         that is not a :class:`Reply` of :class:`Message` objects counts as an error.
         A completion for work that can no longer matter (after a failure) is ignored.
         """
-        try:
-            branch = self._outstanding.pop(token)
-        except KeyError:
-            raise ValueError(f"unknown or already completed call token {token}") from None
+        branch = self._take(token)
         if self._failure is not None and self._abandoned(branch):
             return
-        if error is None and type(reply) is Reply and reply.verdict is _CONTINUE:
-            # The common single-branch hops first: pass on, or replace by one message
-            # of the same type (a plain Message, so nothing more to check).
-            messages = reply.messages
-            if not messages:
-                self._go_on(branch, branch.message, HopVerdict.PASS, duration, reply.reason)
-                return
-            if len(messages) == 1:
-                message = messages[0]
-                if (
-                    type(message) is Message
-                    and message.type == branch.message.type
-                    and self._count < self._max_messages
-                ):
-                    self._count += 1
-                    self._go_on(branch, message, HopVerdict.REPLACE, duration, reply.reason)
-                    return
-        info = branch.pipeline[branch.position]
-        if error is None:
-            error = _reply_problem(reply)
-        if error is not None:
-            self._call_failed(branch, info, error, duration, timed_out or expired, expired)
-            return
-        assert isinstance(reply, Reply)
-        self._replied(branch, info, reply, duration)
+        self._settle(branch, reply, duration, error, timed_out, expired)
 
     def complete_next(
         self,
@@ -232,18 +205,28 @@ class Routing:
         :attr:`done`. An empty list means: done, or waiting for outstanding calls
         (check :attr:`done`).
         """
-        self.complete(
-            token, reply, duration=duration, error=error, timed_out=timed_out, expired=expired
-        )
-        ready = self._ready
-        if len(ready) == 1 and self._failure is None:
-            branch = ready.pop()
-            token = self._next_token
-            self._next_token = token + 1
-            self._outstanding[token] = branch
-            info = branch.pipeline[branch.position]
-            return [Call(token, info.name, branch.message, branch.attempt, info)]
-        if not ready or self.done:
+        outstanding = self._outstanding
+        branch = self._take(token)
+        if self._failure is None:
+            if error is None and not outstanding and not self._ready:
+                # The only branch alive, answered by a common reply: its next call is
+                # handed out at once, without the queue of ready branches.
+                child = self._simple_reply(branch, reply, duration)
+                if child is not None:
+                    position = child.position
+                    pipeline = child.pipeline
+                    if position < len(pipeline):
+                        token = self._next_token
+                        self._next_token = token + 1
+                        outstanding[token] = child
+                        info = pipeline[position]
+                        return [Call(token, info.name, child.message, 1, info)]
+                    self._advance(child)
+                    return []
+            self._settle(branch, reply, duration, error, timed_out, expired)
+        elif not self._abandoned(branch):
+            self._settle(branch, reply, duration, error, timed_out, expired)
+        if not self._ready or self.done:
             return []
         return self.pending()
 
@@ -283,12 +266,81 @@ class Routing:
         else:
             self._ready.append(branch)
 
-    def _go_on(
-        self, branch: _Branch, message: Message, verdict: HopVerdict, duration: float, reason: str
+    def _take(self, token: int) -> _Branch:
+        try:
+            return self._outstanding.pop(token)
+        except KeyError:
+            raise ValueError(f"unknown or already completed call token {token}") from None
+
+    def _settle(
+        self,
+        branch: _Branch,
+        reply: Reply | None,
+        duration: float,
+        error: str | None,
+        timed_out: bool,
+        expired: bool,
     ) -> None:
-        """Record the hop, and ``message`` goes on as the branch's only child."""
-        self._hop(branch, verdict, duration, reason)
-        self._advance(_continue(branch, 0, message))
+        """Apply the rules to the outcome of ``branch``'s call (not abandoned)."""
+        if error is None:
+            child = self._simple_reply(branch, reply, duration)
+            if child is not None:
+                self._advance(child)
+                return
+        info = branch.pipeline[branch.position]
+        if error is None:
+            error = _reply_problem(reply)
+        if error is not None:
+            self._call_failed(branch, info, error, duration, timed_out or expired, expired)
+            return
+        assert isinstance(reply, Reply)
+        self._replied(branch, info, reply, duration)
+
+    def _simple_reply(
+        self, branch: _Branch, reply: Reply | None, duration: float
+    ) -> _Branch | None:
+        """The common replies, decided before any general check: the branch's one child.
+
+        A pass, or a replace by one plain Message of the same type within the message
+        budget: the hop is recorded and the child (not yet advanced) returned. Any
+        other reply: None, nothing recorded, and the general rules decide.
+        """
+        if type(reply) is not Reply or reply.verdict is not _CONTINUE:
+            return None
+        messages = reply.messages
+        if not messages:
+            return self._next_child(branch, branch.message, HopVerdict.PASS, duration, reply.reason)
+        if len(messages) != 1:
+            return None
+        message = messages[0]
+        if (
+            type(message) is not Message
+            or message.type != branch.message.type
+            or self._count >= self._max_messages
+        ):
+            return None
+        self._count += 1
+        return self._next_child(branch, message, HopVerdict.REPLACE, duration, reply.reason)
+
+    def _next_child(
+        self, branch: _Branch, message: Message, verdict: HopVerdict, duration: float, reason: str
+    ) -> _Branch:
+        """Record the hop; ``message`` goes on down the branch's pipeline as its only child.
+
+        What ``_hop`` and ``_continue`` do, in one frame: this runs once per plugin
+        call on the common path. The child is returned for the caller to advance.
+        """
+        pipeline = branch.pipeline
+        position = branch.position
+        old = branch.message
+        key = branch.key
+        hop = Hop(pipeline[position].name, old.id, old.type, verdict, duration, reason)
+        self._hops.append((key, branch.attempt, hop))
+        parent = branch.parent
+        if parent is not None and message is not old:
+            # As in _continue: a same-type reply in a derived pipeline keeps its lineage.
+            message = _with_lineage(message, branch.lineage, parent)
+        return _Branch((*key, 0), message, pipeline, position + 1, branch.lineage, parent)
 
     def _hop(self, branch: _Branch, verdict: HopVerdict, duration: float, reason: str) -> None:
         info = branch.pipeline[branch.position]
@@ -314,7 +366,9 @@ class Routing:
             self._hop(branch, HopVerdict.RETRY, duration, error)
             self._ready.append(_replace_attempt(branch, branch.attempt + 1))
         elif policy == OnError.SKIP:
-            self._go_on(branch, branch.message, HopVerdict.SKIP, duration, error)
+            self._advance(
+                self._next_child(branch, branch.message, HopVerdict.SKIP, duration, error)
+            )
         else:
             if policy == OnError.RETRY:
                 error = f"{error} (gave up after {branch.attempt} attempts)"
