@@ -1,27 +1,30 @@
 """serve_blocking(): the trio-free runner, over real pipes, against a real trio host.
 
 The plugin side runs in a worker thread on real ``os.pipe()`` ends (it blocks in
-``os.read``); the host is a :class:`~plugin_sdk.session.Session`, as in the router.
-One subprocess test checks that a qualifying plugin script never imports trio and
+``os.read``); the host is a :class:`~plugin_sdk.session.Session`, as in the router, or
+a bare sans-IO connection where a test counts frames or cuts the bytes itself. One
+subprocess test checks that a qualifying plugin script never imports trio and
 answers exactly as the trio runner does.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import pytest
 import trio
-from exec_helpers import PLUGINS, running
+from app_host import AppHost, RawHost, write_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin_sdk import Message, OptionError, Plugin, Reply, drop, handles
-from plugin_sdk.app import Call, Fail, Ping, Ready, check_pong, parse_handshake, parse_reply
+from plugin_sdk import Message, OptionError, Plugin, Reply, Verdict, drop, handles
+from plugin_sdk.app import Fail, Ping, Ready, call_entry, calls_to_wire, check_pong, parse_handshake
 from plugin_sdk.runner import (
     EXIT_FAILED,
     EXIT_OK,
@@ -29,9 +32,17 @@ from plugin_sdk.runner import (
     serve_blocking,
     serves_without_trio,
 )
-from plugin_sdk.session import ChannelResetError, Receiver, Sender, Session, open_session
-from plugin_sdk.wire import Connection, ErrorCode, GoAwayReceived, Role
-from router.exec import ExecHandle
+from plugin_sdk.session import ChannelResetError, Receiver, Session, open_session
+from plugin_sdk.testing import check_plugin
+from plugin_sdk.wire import (
+    ChannelRef,
+    Connection,
+    ErrorCode,
+    GoAwayReceived,
+    MessageReceived,
+    RefKind,
+    Role,
+)
 
 
 class Upper(Plugin):
@@ -82,22 +93,6 @@ def test_only_plugins_that_never_wait_are_served_without_trio() -> None:
     assert not serves_without_trio(Upper("x"))  # an instance, not a class
 
 
-class Host:
-    """The router's side of one plugin session."""
-
-    def __init__(self, session: Session, calls: Sender) -> None:
-        self.session = session
-        self.calls = calls
-
-    async def send_call(self, message: Message) -> Receiver:
-        receiver, ref = self.session.pipe()
-        await self.calls.send(Call(message, ref).to_wire())
-        return receiver
-
-    async def call(self, message: Message) -> Reply:
-        return parse_reply(await (await self.send_call(message)).receive())
-
-
 @asynccontextmanager
 async def blocking_plugin(
     make: Callable[[], ServablePlugin], codes: list[int], handshake_timeout: float = 10.0
@@ -122,9 +117,31 @@ async def blocking_plugin(
             yield session, control
 
 
-async def ready(session: Session, control: Receiver) -> Host:
-    assert isinstance(parse_handshake(await control.receive()), Ready)
-    return Host(session, await session.open_sender())
+@contextmanager
+def raw_blocking_plugin(
+    make: Callable[[], ServablePlugin], **limits: Any
+) -> Iterator[tuple[RawHost, list[int]]]:
+    """serve_blocking() in a thread, driven by a blocking sans-IO host with ``limits``.
+
+    On exit the host's end of FD 3 is closed (EOF for the plugin) and the thread joined.
+    """
+    to_plugin_read, to_plugin_write = os.pipe()
+    from_plugin_read, from_plugin_write = os.pipe()
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(serve_blocking(make, to_plugin_read, from_plugin_write))
+    )
+    thread.start()
+    host = RawHost(from_plugin_read, to_plugin_write)
+    host.conn = Connection(Role.INITIATOR, **limits)
+    try:
+        yield host, codes
+    finally:
+        os.close(to_plugin_write)
+        host.read_to_eof()
+        os.close(from_plugin_read)
+        thread.join(10)
+        assert not thread.is_alive()
 
 
 async def test_handshake_ready_carries_the_plugins_info() -> None:
@@ -133,7 +150,7 @@ async def test_handshake_ready_carries_the_plugins_info() -> None:
     assert handshake == Ready(Upper().info())
 
 
-async def test_calls_sent_together_are_answered_in_order_as_in_process() -> None:
+async def test_a_batch_is_answered_in_order_as_in_process_and_the_plugin_exits_0() -> None:
     inputs = [
         Message("text", "a", id="1"),
         Message("secret.key", "k", id="2"),
@@ -144,34 +161,110 @@ async def test_calls_sent_together_are_answered_in_order_as_in_process() -> None
     expected = [await Upper().handle(m) for m in inputs]
     codes: list[int] = []
     async with blocking_plugin(lambda: Upper(), codes) as (session, control):
-        host = await ready(session, control)
-        receivers = [await host.send_call(m) for m in inputs]  # all in flight at once
-        replies = [parse_reply(await r.receive()) for r in receivers]
+        host = await AppHost.ready(session, control)
+        replies = await host.call_all(inputs)
         await host.calls.aclose()
         with trio.fail_after(5):
             await session.wait_closed()
     assert replies == expected
     assert replies[2].reason == "ValueError: cannot handle 7"
+    assert [[call_id for call_id, _ in message] for message in host.received] == [[1, 2, 3, 4, 5]]
     assert codes == [EXIT_OK]
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.text(max_size=20), min_size=1, max_size=30))
-def test_any_batch_of_calls_gets_one_reply_each_in_order(bodies: list[str]) -> None:
-    async def scenario() -> list[Any]:
-        async with blocking_plugin(lambda: Upper(), []) as (session, control):
-            host = await ready(session, control)
-            receivers = [
-                await host.send_call(Message("text", b, id=str(i))) for i, b in enumerate(bodies)
-            ]
-            return [parse_reply(await r.receive()).messages[0].body for r in receivers]
+def _call_bytes(
+    conn: Connection, calls: int, batches: list[list[Message]]
+) -> tuple[bytes, list[int]]:
+    """The frames of ``batches`` as one call request each, with ids from 1; and the ids."""
+    data = b""
+    ids: list[int] = []
+    for batch in batches:
+        entries = [call_entry(len(ids) + 1 + i, m) for i, m in enumerate(batch)]
+        ids += [entry[0] for entry in entries]
+        data += conn.send_message(calls, calls_to_wire(entries))
+    return data, ids
 
-    assert trio.run(scenario) == [b.upper() for b in bodies]
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.text(max_size=30), min_size=1, max_size=8), min_size=1, max_size=6
+    ),
+    cuts=st.lists(st.integers(0, 10_000), max_size=8),
+)
+def test_every_call_gets_one_answer_with_its_id_however_the_bytes_are_cut(
+    batches: list[list[str]], cuts: list[int]
+) -> None:
+    with raw_blocking_plugin(lambda: Upper()) as (host, codes):
+        host.handshake()
+        messages = [[Message("text", b) for b in batch] for batch in batches]
+        data, ids = _call_bytes(host.conn, host.calls, messages)
+        data = host.opening + data
+        points = sorted({c % (len(data) + 1) for c in cuts})
+        for start, stop in zip([0, *points], [*points, len(data)], strict=True):
+            write_all(host.write_fd, data[start:stop])
+        answered: dict[int, Any] = {}
+        while len(answered) < len(ids):
+            for call_id, reply in host.replies():
+                assert call_id not in answered
+                answered[call_id] = reply.messages[0].body
+        host.write_fd_out()
+    bodies = [b.upper() for batch in batches for b in batch]
+    assert answered == dict(zip(ids, bodies, strict=True))
+    assert codes == [EXIT_OK]
+
+
+def test_everything_from_one_read_is_answered_in_one_replies_message() -> None:
+    with raw_blocking_plugin(lambda: Upper()) as (host, codes):
+        host.handshake()
+        conn = host.conn
+        data, ids = _call_bytes(
+            conn,
+            host.calls,
+            [
+                [Message("text", "a"), Message("secret.x", 1), Message("text", "b")],
+                [Message("boom", 2), Message("text", "c")],
+            ],
+        )
+        ping_ref = ChannelRef(RefKind.SENDER)
+        data += conn.send_message(host.calls, Ping(ping_ref).to_wire())
+        data = host.opening + data + conn.close(host.calls)
+        assert len(data) < 4096  # one write under PIPE_BUF: the plugin reads it at once
+        write_all(host.write_fd, data)
+        answers = host.replies()
+        pong = host.read_until(lambda e: isinstance(e, MessageReceived))
+        events = host.read_to_eof()
+    assert [call_id for call_id, _ in answers] == ids
+    verdicts = [reply.verdict for _, reply in answers]
+    assert verdicts == [
+        Verdict.CONTINUE,
+        Verdict.DROP,
+        Verdict.CONTINUE,
+        Verdict.ERROR,
+        Verdict.CONTINUE,
+    ]
+    assert pong.channel == ping_ref.channel
+    check_pong(pong.payload)
+    # Nothing else was answered: no second replies message, only the pong's CLOSE and the end.
+    assert not [e for e in events if isinstance(e, MessageReceived)]
+    assert codes == [EXIT_OK]
+
+
+async def test_a_malformed_message_is_answered_with_an_error_naming_it() -> None:
+    async with blocking_plugin(lambda: Upper(), []) as (session, control):
+        host = await AppHost.ready(session, control)
+        await host.calls.send(
+            {"op": "call", "calls": [[1, {"type": "text", "body": "a"}], [2, {"type": 3}]]}
+        )
+        good, bad = await host.answers_to([1, 2])
+    assert good.messages[0].body == "A"
+    assert bad.verdict is Verdict.ERROR
+    assert "call 2 message: 'type' must be a non-empty string, got 3" in bad.reason
 
 
 async def test_a_ping_is_answered_and_an_unknown_op_refused_while_serving_goes_on() -> None:
     async with blocking_plugin(lambda: Upper(), []) as (session, control):
-        host = await ready(session, control)
+        host = await AppHost.ready(session, control)
         receiver, ref = session.pipe()
         await host.calls.send(Ping(ref).to_wire())
         check_pong(await receiver.receive())
@@ -180,16 +273,59 @@ async def test_a_ping_is_answered_and_an_unknown_op_refused_while_serving_goes_o
         with pytest.raises(ChannelResetError, match="unsupported op 'cancel'"):
             await refused.receive()
         await host.calls.send({"op": "call"})  # malformed: logged, skipped
-        reply = await host.call(Message("text", "x"))
+        await host.calls.send([1, 2])  # not a map: logged, skipped
+        # An entry without an id is skipped; the rest of its batch is answered.
+        await host.calls.send(
+            {"op": "call", "calls": [[0, {"type": "text"}], [1, {"type": "text", "body": "x"}]]}
+        )
+        [reply] = await host.answers_to([1])
         assert reply.messages[0].body == "X"
-
-
-async def test_a_call_the_host_gave_up_on_is_not_answered_and_others_are() -> None:
-    async with blocking_plugin(lambda: Upper(), []) as (session, control):
-        host = await ready(session, control)
-        abandoned = await host.send_call(Message("text", "late"))
-        await abandoned.aclose()  # RESET before (or after) the plugin answers: no harm
+        host.last_id = 1
         assert (await host.call(Message("text", "y"))).messages[0].body == "Y"
+
+
+def test_answers_wait_for_credit_on_the_control_channel_then_go() -> None:
+    # A 64-byte window: one replies message overdraws it; the next waits for CREDIT.
+    with raw_blocking_plugin(lambda: Upper(), window=64) as (host, codes):
+        host.handshake()
+        conn = host.conn
+        first, [first_id] = _call_bytes(conn, host.calls, [[Message("text", "a" * 100)]])
+        write_all(host.write_fd, host.opening + first)
+        [(answered, _)] = host.replies(acknowledge=False)
+        assert answered == first_id
+        entries = [call_entry(first_id + 1, Message("text", "b"))]
+        ping = ChannelRef(RefKind.SENDER)
+        write_all(
+            host.write_fd,
+            conn.send_message(host.calls, calls_to_wire(entries))
+            + conn.send_message(host.calls, Ping(ping).to_wire()),
+        )
+        # The pong went out in the same write as any answer could have: there is none.
+        host.read_until(lambda e: isinstance(e, MessageReceived) and e.channel == ping.channel)
+        assert not [e for e in host.events if isinstance(e, MessageReceived)]
+        host.acknowledge()  # the first replies message was read: credit comes back
+        [(late, reply)] = host.replies()
+    assert late == first_id + 1 and reply.messages[0].body == "B"
+    assert codes == [EXIT_OK]
+
+
+def test_answers_too_big_for_one_frame_are_split_and_one_too_big_alone_is_an_error() -> None:
+    with raw_blocking_plugin(lambda: Upper(), max_frame=4096) as (host, codes):
+        host.handshake()
+        bodies = ["a" * 1500, "b" * 1500, "c" * 1500, "d" * 5000]
+        data, ids = _call_bytes(host.conn, host.calls, [[Message("text", b) for b in bodies]])
+        write_all(host.write_fd, host.opening + data)
+        got: dict[int, Reply] = {}
+        messages = 0
+        while len(got) < len(ids):
+            got.update(host.replies())
+            messages += 1
+    assert [got[i].messages[0].body for i in ids[:3]] == ["A" * 1500, "B" * 1500, "C" * 1500]
+    assert got[ids[3]].verdict is Verdict.ERROR
+    assert "could not send its reply" in got[ids[3]].reason
+    assert "max_frame" in got[ids[3]].reason
+    assert messages >= 2
+    assert codes == [EXIT_OK]
 
 
 @pytest.mark.parametrize(
@@ -247,18 +383,18 @@ async def test_garbage_from_the_host_gets_a_goaway_and_exit_1() -> None:
 async def test_the_host_vanishing_ends_the_plugin_with_exit_0() -> None:
     codes: list[int] = []
     async with blocking_plugin(lambda: Upper(), codes) as (session, control):
-        await ready(session, control)
+        await AppHost.ready(session, control)
     # Leaving the session closed both pipe ends: the plugin read EOF after GOAWAY.
     assert codes == [EXIT_OK]
 
 
-SCRIPT = str(PLUGINS / "plain.py")
+SCRIPT = str(pathlib.Path(__file__).with_name("plugins") / "plain.py")
 
 
 @pytest.mark.parametrize("runner", ["blocking", "trio"])
 async def test_a_plain_plugin_script_imports_trio_only_when_forced(runner: str) -> None:
-    env = {"CHANROUTER_RUNNER": "trio"} if runner == "trio" else {}
-    handle = ExecHandle([sys.executable, SCRIPT], env=env)
-    async with running(handle):
-        reply = await handle.call(Message("probe", "x", id="p"))
+    env = {**os.environ, "CHANROUTER_RUNNER": runner}
+    report = await check_plugin([sys.executable, SCRIPT], [Message("probe", "x")], env=env)
+    report.raise_for_problems()
+    [(_, reply)] = report.replies
     assert reply.messages[0].body == {"trio_imported": runner == "trio", "body": "x"}

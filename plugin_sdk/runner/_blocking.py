@@ -6,7 +6,8 @@ buys nothing and costs a lot: importing trio is most of a Python plugin's start-
 (hundreds of milliseconds), and its scheduling most of the plugin side's cost per
 message. This loop speaks the same protocol through the sans-IO wire core, the way
 the raw msgpack echo the benchmarks compare against works: read what has arrived,
-answer every request in it in arrival order, write all the answers with one write.
+handle every call of every batch in it in arrival order, send all their answers as
+one ``replies`` message on the control channel, and write everything with one write.
 
 What a plugin sees is the same as under :func:`~plugin_sdk.runner.serve`: calls in
 the order they were sent, one at a time (a handler that never awaits holds trio's
@@ -30,13 +31,15 @@ from typing import Any, Final
 from .._handlers import HandlerTable
 from ..app import (
     AppProtocolError,
-    Call,
+    CallBatch,
     Fail,
     Ping,
     Ready,
+    UnknownRequest,
+    answer_entry,
+    answers_to_wire,
     parse_request,
     pong,
-    reply_to_wire,
 )
 from ..message import Message
 from ..plugin import Plugin
@@ -57,6 +60,7 @@ from ..wire import (
     Role,
     SessionEnded,
 )
+from ._answers import Answer, instead_of_unsendable
 from ._exits import EXIT_FAILED, EXIT_OK, ServablePlugin
 
 __all__ = ["serve_blocking", "serves_without_trio"]
@@ -176,32 +180,42 @@ def _handle(plugin: ServablePlugin, message: Message) -> Reply:
 class _Server:
     """The session's state from the ready handshake on."""
 
-    def __init__(self, link: _Link, plugin: ServablePlugin) -> None:
+    def __init__(self, link: _Link, plugin: ServablePlugin, control: int) -> None:
         self.link = link
         self.plugin = plugin
+        self.control = control
         self.calls: int | None = None
+        self.answers: list[Answer] = []
+        """Answers not sent yet: those of this turn, or earlier ones waiting for credit."""
 
     def on_events(self, events: list[Event]) -> None:
-        for event in events:
-            if type(event) is MessageReceived:
-                if event.channel == self.calls:
-                    self.link.out += self.link.conn.acknowledge(event.channel, event.size)
-                    self.on_request(event.payload)
-            elif type(event) is ChannelOpened:
-                if self.calls is None:
-                    self.calls = event.channel
-                # Like the trio runner, which accepts one channel: later ones stay unread.
-            elif type(event) is ChannelClosed:
-                if event.channel == self.calls:
+        """Act on one read's events, then send every answer they led to in one message."""
+        try:
+            for event in events:
+                if type(event) is MessageReceived:
+                    if event.channel == self.calls:
+                        self.link.out += self.link.conn.acknowledge(event.channel, event.size)
+                        self.on_request(event.payload)
+                elif type(event) is ChannelOpened:
+                    if self.calls is None:
+                        self.calls = event.channel
+                    # Like the trio runner, which accepts one channel: later ones stay unread.
+                elif type(event) is ChannelClosed:
+                    if event.channel == self.calls:
+                        raise _Stop(EXIT_OK)
+                elif type(event) is ChannelReset:
+                    if event.channel == self.calls:
+                        log.error(
+                            "session broke: the host reset the calls channel: %s", event.reason
+                        )
+                        raise _Stop(EXIT_FAILED)
+                elif type(event) is SessionEnded:
                     raise _Stop(EXIT_OK)
-            elif type(event) is ChannelReset:
-                if event.channel == self.calls:
-                    log.error("session broke: the host reset the calls channel: %s", event.reason)
-                    raise _Stop(EXIT_FAILED)
-            elif type(event) is SessionEnded:
-                raise _Stop(EXIT_OK)
-            # CreditGranted: replies are one message each. GoAwayReceived: the host is
-            # ending; it closes the calls channel or the pipe next.
+                # CreditGranted: send_answers() looks at the credit itself. GoAwayReceived:
+                # the host is ending; it closes the calls channel or the pipe next.
+        finally:
+            # Also on the way out: calls that arrived with the CLOSE are answered.
+            self.send_answers()
 
     def on_request(self, payload: object) -> None:
         try:
@@ -209,28 +223,63 @@ class _Server:
         except AppProtocolError as exc:
             log.error("host sent a malformed request: %s", exc)
             return
-        if isinstance(request, Call):
-            answer = reply_to_wire(_handle(self.plugin, request.message))
-            self.answer(request.reply, answer)
+        if type(request) is CallBatch:
+            for skipped in request.skipped:
+                log.error("host sent a call that cannot be answered: %s", skipped)
+            plugin = self.plugin
+            answers = self.answers
+            for call_id, message in request.calls:
+                if isinstance(message, AppProtocolError):
+                    log.error("host sent a malformed call: %s", message)
+                    answers.append(answer_entry(call_id, error(str(message))))
+                else:
+                    answers.append(answer_entry(call_id, _handle(plugin, message)))
         elif isinstance(request, Ping):
-            self.answer(request.reply, pong())
-        else:
+            self.pong(request.reply)
+        elif isinstance(request, UnknownRequest):
             log.warning("host sent an unsupported op %r; refusing it", request.op)
             if request.reply is not None and request.reply.channel is not None:
                 self.refuse(request.reply.channel, f"unsupported op {request.op!r}")
 
-    def answer(self, ref: ChannelRef, payload: dict[str, Any]) -> None:
+    def send_answers(self) -> None:
+        """Queue the pending answers as one ``replies`` message, as far as credit allows.
+
+        The control channel is one channel for every answer, so unlike a reply channel
+        of its own it can run out of credit: what does not go now waits for the host's
+        CREDIT, which a later read brings.
+        """
+        if not self.answers:
+            return
+        conn = self.link.conn
+        control = self.control
+        if not conn.is_open(control):
+            log.debug("%d answers not sent: the control channel is gone", len(self.answers))
+            self.answers = []
+            return
+        batches = [self.answers]
+        self.answers = []
+        while batches:
+            if conn.credit(control) <= 0:
+                self.answers = [answer for batch in batches for answer in batch]
+                return
+            batch = batches.pop(0)
+            try:
+                self.link.out += conn.send_message(control, answers_to_wire(batch))
+            except LocalProtocolError as exc:
+                batches[:0] = instead_of_unsendable(batch, exc)
+
+    def pong(self, ref: ChannelRef) -> None:
         channel = ref.channel
         conn = self.link.conn
         if channel is None or not conn.is_open(channel):
-            log.debug("reply not delivered: the host gave up on this call")
+            log.debug("pong not delivered: the host gave up on this ping")
             return
         try:
-            self.link.out += conn.send_message(channel, payload)
+            self.link.out += conn.send_message(channel, pong())
             self.link.out += conn.close(channel)
         except LocalProtocolError as exc:
-            log.error("cannot send a reply: %s", exc)
-            self.refuse(channel, f"the plugin could not send its reply: {exc}")
+            log.error("cannot send a pong: %s", exc)
+            self.refuse(channel, f"the plugin could not send its pong: {exc}")
 
     def refuse(self, channel: int, reason: str) -> None:
         # LocalProtocolError: not a channel we may end (the host sent a bad reference).
@@ -326,7 +375,7 @@ def _handshake(
         return None
     link.out += conn.send_message(control, Ready(info).to_wire())
     link.flush()
-    server = _Server(link, plugin)
+    server = _Server(link, plugin, control)
     try:
         server.on_events(early)
     except _Stop as stop:

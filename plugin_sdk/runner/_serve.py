@@ -1,5 +1,11 @@
 """Serve one plugin over a session: handshake, calls (up to ``concurrency`` at once), pings,
-graceful end. Transport-agnostic: FD 3/4 in a real plugin, memory streams in tests."""
+graceful end. Transport-agnostic: FD 3/4 in a real plugin, memory streams in tests.
+
+Calls arrive in batches; each goes to a fixed pool of ``concurrency`` workers in
+order. Answers are gathered and sent on the control channel as one ``replies``
+message per scheduling round: the first answer queued wakes the flusher, which runs
+once every worker woken in the same round has queued its own.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +18,29 @@ import trio
 
 from ..app import (
     AppProtocolError,
-    Call,
+    CallBatch,
     Fail,
     Ping,
     Ready,
     UnknownRequest,
+    answer_entry,
+    answers_to_wire,
     parse_request,
     pong,
-    reply_to_wire,
 )
-from ..reply import error
+from ..message import Message
+from ..reply import Reply, error
 from ..session import (
     HandshakeError,
     Receiver,
     Sender,
     SessionBroken,
     SessionClosed,
+    SessionError,
     open_session,
 )
-from ..wire import ErrorCode, Role
+from ..wire import ErrorCode, LocalProtocolError, Role
+from ._answers import Answer, instead_of_unsendable
 from ._exits import EXIT_FAILED, EXIT_OK, ServablePlugin
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "ServablePlugin", "serve"]
@@ -83,7 +93,7 @@ async def _serve(
         try:
             await control.send(Ready(info).to_wire())
             calls = await session.accept()
-            code = await _serve_calls(plugin, calls, info.concurrency)
+            code = await _serve_calls(plugin, calls, control, info.concurrency)
         except SessionBroken as exc:
             log.error("session broke: %s", exc)
         except SessionClosed:
@@ -98,61 +108,149 @@ async def _serve(
         return code
 
 
-async def _serve_calls(plugin: ServablePlugin, calls: Receiver, concurrency: int) -> int:
+_Job = tuple[int, Message | AppProtocolError]
+
+
+class _Answers:
+    """Answers queued by the workers, sent as one ``replies`` message per round."""
+
+    def __init__(self, control: Sender) -> None:
+        self._control = control
+        self._pending: list[Answer] = []
+        self._wake = trio.Event()
+        self._closed = False
+
+    def add(self, answer: Answer) -> None:
+        """Queue one answer (never waits)."""
+        if not self._pending:
+            self._wake.set()
+        self._pending.append(answer)
+
+    def close(self) -> None:
+        """No more answers will come: :meth:`run` sends what is queued and returns."""
+        self._closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send queued answers until :meth:`close`, then the last ones."""
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._send(batch)
+            if self._closed and not self._pending:
+                return
+
+    async def _send(self, batch: list[Answer]) -> None:
+        batches = [batch]
+        while batches:
+            batch = batches.pop(0)
+            try:
+                try:
+                    # No scheduling round when the channel has credit (nearly always).
+                    self._control.send_nowait(answers_to_wire(batch))
+                except trio.WouldBlock:
+                    await self._control.send(answers_to_wire(batch))
+            except LocalProtocolError as exc:
+                batches[:0] = instead_of_unsendable(batch, exc)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, SessionError) as exc:
+                # The session ended (or the host reset the channel): nobody to tell.
+                log.debug("%d answers not delivered: %s", len(batch), exc)
+
+
+async def _serve_calls(
+    plugin: ServablePlugin, calls: Receiver, control: Sender, concurrency: int
+) -> int:
     # Calls queue FIFO for a fixed pool of workers: with concurrency 1 the plugin sees
     # messages in the order they were sent, and pings never wait behind handlers.
-    queue_in, queue_out = trio.open_memory_channel[Call[Sender]](math.inf)
+    queue_in, queue_out = trio.open_memory_channel[_Job](math.inf)
+    answers = _Answers(control)
     code = EXIT_OK
-    async with trio.open_nursery() as nursery:
-        for _ in range(concurrency):
-            nursery.start_soon(_worker, plugin, queue_out.clone())
-        queue_out.close()
-        async with queue_in:
-            try:
-                async for payload in calls:
-                    try:
-                        request = parse_request(payload, Sender)
-                    except AppProtocolError as exc:
-                        log.error("host sent a malformed request: %s", exc)
-                        continue
-                    if isinstance(request, Call):
-                        queue_in.send_nowait(request)
-                    elif isinstance(request, Ping):
-                        nursery.start_soon(_answer, request.reply, pong())
-                    else:
-                        nursery.start_soon(_refuse, request)
-            except SessionBroken as exc:
-                log.error("session broke: %s", exc)
-                code = EXIT_FAILED
-            except SessionClosed:
-                pass
+    async with trio.open_nursery() as flushing:
+        flushing.start_soon(answers.run)
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(concurrency):
+                    nursery.start_soon(_worker, plugin, queue_out.clone(), answers)
+                queue_out.close()
+                async with queue_in:
+                    code = await _read_requests(calls, queue_in, nursery)
+        finally:
+            answers.close()
     return code
 
 
-async def _worker(plugin: ServablePlugin, queue: trio.MemoryReceiveChannel[Call[Sender]]) -> None:
-    async with queue:
-        async for call in queue:
+async def _read_requests(
+    calls: Receiver, queue: trio.MemorySendChannel[_Job], nursery: trio.Nursery
+) -> int:
+    try:
+        async for payload in calls:
             try:
-                reply = await plugin.handle(call.message)
-            except Exception as exc:
-                # The plugin API never raises here; a hand-made ServablePlugin might.
-                log.exception("handle() raised on message %s", call.message.id)
-                reply = error(f"{type(exc).__name__}: {exc}")
-            await _answer(call.reply, reply_to_wire(reply))
+                request = parse_request(payload, Sender)
+            except AppProtocolError as exc:
+                log.error("host sent a malformed request: %s", exc)
+                continue
+            if isinstance(request, CallBatch):
+                for skipped in request.skipped:
+                    log.error("host sent a call that cannot be answered: %s", skipped)
+                for job in request.calls:
+                    queue.send_nowait(job)
+            elif isinstance(request, Ping):
+                nursery.start_soon(_pong, request.reply)
+            else:
+                nursery.start_soon(_refuse, request)
+    except SessionBroken as exc:
+        log.error("session broke: %s", exc)
+        return EXIT_FAILED
+    except SessionClosed:
+        pass
+    return EXIT_OK
 
 
-async def _answer(reply: Sender, payload: object) -> None:
+async def _worker(
+    plugin: ServablePlugin, queue: trio.MemoryReceiveChannel[_Job], answers: _Answers
+) -> None:
+    async with queue:
+        while True:
+            # Take queued calls without a scheduling round each: a batch handled by
+            # handlers that never wait is then answered in one round, so in one message.
+            try:
+                call_id, message = queue.receive_nowait()
+            except trio.WouldBlock:
+                try:
+                    call_id, message = await queue.receive()
+                except trio.EndOfChannel:
+                    return
+            except trio.EndOfChannel:
+                return
+            answers.add(answer_entry(call_id, await _handle(plugin, message)))
+
+
+async def _handle(plugin: ServablePlugin, message: Message | AppProtocolError) -> Reply:
+    if isinstance(message, AppProtocolError):
+        log.error("host sent a malformed call: %s", message)
+        return error(str(message))
+    try:
+        return await plugin.handle(message)
+    except Exception as exc:
+        # The plugin API never raises here; a hand-made ServablePlugin might.
+        log.exception("handle() raised on message %s", message.id)
+        return error(f"{type(exc).__name__}: {exc}")
+
+
+async def _pong(reply: Sender) -> None:
     try:
         # Queued at once when it can be (it nearly always can: a fresh reply channel
         # has a full window), and closed without a checkpoint: no scheduling rounds.
         try:
-            reply.send_nowait(payload)
+            reply.send_nowait(pong())
         except trio.WouldBlock:
-            await reply.send(payload)
+            await reply.send(pong())
         reply.close()
     except trio.BrokenResourceError as exc:
-        # The host gave up on this call (a timeout) or the session ended: nobody to tell.
-        log.debug("reply not delivered: %s", exc)
+        # The host gave up on this ping or the session ended: nobody to tell.
+        log.debug("pong not delivered: %s", exc)
 
 
 async def _refuse(request: UnknownRequest[Sender]) -> None:

@@ -7,11 +7,18 @@ language to the same contract the router relies on:
 2. started as the router starts it, it completes the handshake within the timeout with
    a valid ``ready`` (a supported ``app`` version, an info the router would accept);
 3. it answers a ping with a pong;
-4. it answers every call with a valid reply (one message, then CLOSE), the messages you
-   give or, by default, an empty-bodied message of each exact type it accepts;
-5. with ``concurrency`` above 1, it answers that many calls sent at once;
+4. it answers every call, on its control channel, with a valid answer carrying the
+   call's id: the messages you give or, by default, an empty-bodied message of each
+   exact type it accepts, one call per batch;
+5. with ``concurrency`` above 1, it answers a batch of that many calls, whatever order
+   and grouping it answers them in;
 6. it refuses a request with an unknown op by resetting that reply channel, and goes on;
 7. when the calls channel closes and FD 3 reaches EOF, it exits 0 within the timeout.
+
+Throughout, what the router counts as a crash is a problem: a malformed ``replies``
+message, an answer to a call never made, the control channel closed with calls
+unanswered. After one of those no more calls are made (the router would have killed
+the plugin); an answer given twice is a problem too.
 
 Every failed check becomes a line in :attr:`ConformanceReport.problems`; nothing raises
 but :meth:`ConformanceReport.raise_for_problems` (and :func:`assert_conforms`).
@@ -31,12 +38,13 @@ import trio
 from .._env import PLUGIN_ENV
 from ..app import (
     AppProtocolError,
-    Call,
     Fail,
     Ping,
+    call_entry,
+    calls_to_wire,
     check_pong,
+    parse_answers,
     parse_handshake,
-    parse_reply,
 )
 from ..info import PluginInfo
 from ..message import Message
@@ -177,19 +185,23 @@ async def _converse(
         async with open_session(
             process.from_plugin, process.to_plugin, Role.INITIATOR, handshake_timeout=timeout
         ) as session:
-            info = await _handshake(session, timeout, report)
-            if info is None:
+            handshake = await _handshake(session, timeout, report)
+            if handshake is None:
                 return
+            info, control = handshake
             report.info = info
-            async with await session.open_sender() as calls:
-                await _checks(session, calls, info, messages, timeout, report)
+            async with await session.open_sender() as calls, trio.open_nursery() as nursery:
+                caller = _Caller(calls, timeout, report)
+                nursery.start_soon(caller.read_answers, control)
+                await _checks(session, caller, info, messages, timeout, report)
+                nursery.cancel_scope.cancel()
     except SessionError as exc:
         report.problems.append(f"session failed: {exc}")
 
 
 async def _handshake(
     session: Session, timeout: float, report: ConformanceReport
-) -> PluginInfo | None:
+) -> tuple[PluginInfo, Receiver] | None:
     with trio.move_on_after(timeout):
         control = await session.accept()
         payload = await control.receive()
@@ -201,9 +213,101 @@ async def _handshake(
         if isinstance(handshake, Fail):
             report.problems.append(f"refused to start: {handshake.error}")
             return None
-        return handshake.info
+        return handshake.info, control
     report.problems.append(f"no handshake within {timeout:g}s")
     return None
+
+
+class _Crashed(Exception):
+    """The plugin did what the router treats as a crash (already in the report)."""
+
+
+class _Call:
+    """One call in flight: its answer, once the answer reader has it."""
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.reply: Reply | None = None
+
+
+class _Caller:
+    """The router's half of application layer v2: ids, batches, answers matched by id."""
+
+    def __init__(self, calls: Sender, timeout: float, report: ConformanceReport) -> None:
+        self.calls = calls
+        self.timeout = timeout
+        self.report = report
+        self.last_id = 0
+        self.in_flight: dict[int, _Call] = {}
+        self.answered: set[int] = set()
+        self.crash: str | None = None
+        self.control_closed = False
+
+    def crashed(self, reason: str) -> None:
+        """Record what the router would call a crash; end every call in flight."""
+        if self.crash is None:
+            self.crash = reason
+            self.report.problems.append(reason)
+        for call in self.in_flight.values():
+            call.done.set()
+        self.in_flight.clear()
+
+    async def batch(self, messages: Sequence[Message]) -> list[Reply]:
+        """Make the calls as one batch; return their replies in call order.
+
+        Raises :class:`_Crashed` when the plugin crashed (before or meanwhile),
+        :class:`trio.TooSlowError` when an answer does not come within the timeout.
+        """
+        if self.crash is None and self.control_closed:
+            self.crashed(f"closed its control channel with {len(messages)} calls unanswered")
+        if self.crash is not None:
+            raise _Crashed
+        ids = range(self.last_id + 1, self.last_id + 1 + len(messages))
+        self.last_id += len(messages)
+        pending = {call_id: _Call() for call_id in ids}
+        self.in_flight.update(pending)
+        entries = [call_entry(i, m) for i, m in zip(ids, messages, strict=True)]
+        try:
+            await self.calls.send(calls_to_wire(entries))
+            with trio.fail_after(self.timeout):
+                for call in pending.values():
+                    await call.done.wait()
+        finally:
+            for call_id in ids:  # given up: a late answer is ignored, as the router does
+                self.in_flight.pop(call_id, None)
+        replies = [call.reply for call in pending.values()]
+        if any(reply is None for reply in replies):
+            raise _Crashed
+        return [reply for reply in replies if reply is not None]
+
+    async def read_answers(self, control: Receiver) -> None:
+        """Read ``replies`` messages until the control channel ends or the plugin crashes."""
+        try:
+            async for payload in control:
+                try:
+                    answers = parse_answers(payload)
+                except AppProtocolError as exc:
+                    self.crashed(f"sent a malformed answer: {exc}")
+                    return
+                for call_id, reply in answers:
+                    if not 1 <= call_id <= self.last_id:
+                        self.crashed(f"answered call {call_id}, which was never made")
+                        return
+                    if call_id in self.answered:
+                        self.report.problems.append(f"answered call {call_id} twice")
+                        continue
+                    self.answered.add(call_id)
+                    call = self.in_flight.pop(call_id, None)
+                    if call is not None:
+                        call.reply = reply
+                        call.done.set()
+        except SessionError as exc:
+            if self.in_flight:
+                self.crashed(f"control channel failed with calls unanswered: {exc}")
+            return
+        if self.in_flight:
+            self.crashed(f"closed its control channel with {len(self.in_flight)} calls unanswered")
+        self.control_closed = True
 
 
 async def _request(session: Session, calls: Sender, request: Any, timeout: float) -> object:
@@ -225,38 +329,42 @@ async def _one_answer(receiver: Receiver) -> object:
 
 async def _checks(
     session: Session,
-    calls: Sender,
+    caller: _Caller,
     info: PluginInfo,
     messages: Sequence[Message],
     timeout: float,
     report: ConformanceReport,
 ) -> None:
+    calls = caller.calls
+
     async def ping(when: str) -> None:
         try:
             check_pong(await _request(session, calls, Ping, timeout))
         except (AppProtocolError, SessionError, trio.TooSlowError) as exc:
             report.problems.append(f"ping {when}: {_describe(exc, timeout)}")
 
-    async def call(message: Message) -> None:
+    async def batch(batch: Sequence[Message], what: str) -> None:
         try:
-            answer = await _request(session, calls, lambda ref: Call(message, ref), timeout)
-            report.replies.append((message, parse_reply(answer)))
-        except (AppProtocolError, SessionError, trio.TooSlowError) as exc:
-            report.problems.append(f"call {message.type} ({message.id}): {_describe(exc, timeout)}")
+            replies = await caller.batch(batch)
+        except _Crashed:
+            return  # the crash is in the report; the router would make no more calls
+        except (SessionError, trio.TooSlowError) as exc:
+            report.problems.append(f"{what}: {_describe(exc, timeout)}")
+            return
+        report.replies.extend(zip(batch, replies, strict=True))
 
     await ping("after the handshake")
     probes = list(messages) or [
         Message(t, {}) for t in info.accepts if not any(c in t for c in "*?[")
     ]
     for message in probes:
-        await call(message)
+        await batch([message], f"call {message.type} ({message.id})")
     if info.concurrency > 1 and probes:
-        before = len(report.replies)
-        async with trio.open_nursery() as nursery:
-            for _ in range(info.concurrency):
-                nursery.start_soon(call, probes[0])
-        if len(report.replies) - before != info.concurrency:
-            report.problems.append(f"did not answer {info.concurrency} calls sent at once")
+        together = [
+            Message(probes[i % len(probes)].type, probes[i % len(probes)].body)
+            for i in range(info.concurrency)
+        ]
+        await batch(together, f"a batch of {info.concurrency} calls")
     try:
         answer = await _request(session, calls, {"op": "conformance.unknown-op"}, timeout)
         report.problems.append(f"answered a request with an unknown op: {answer!r}")
