@@ -156,6 +156,43 @@ def test_answers_in_any_order_and_grouping_reach_their_own_calls(
     trio.run(answer_in_order, *case)
 
 
+async def test_a_round_of_calls_too_large_for_one_frame_goes_out_in_several() -> None:
+    # 8 x 300 kB: over the 1 MiB frame limit in one request, under it in four.
+    async with running(peer()) as handle:
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"))
+        keys = [f"m{i}" for i in range(8)]
+        for key in keys:
+            outcomes.submit(handle, msg("measure", key, "x" * 300_000))
+        await outcomes.wait(*keys)
+        assert [outcomes.body(k)["body"] for k in keys] == [300_000] * 8
+        assert [outcomes.body(k)["size"] for k in keys] == [2] * 8
+        assert sorted({outcomes.body(k)["batch"] for k in keys}) == [2, 3, 4, 5]
+        outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
+        await outcomes.wait("held", "release")
+
+
+async def test_a_call_too_large_for_any_frame_fails_alone_and_the_plugin_is_kept() -> None:
+    async with running(peer()) as handle:
+        pid = handle.pid
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"))
+        outcomes.submit(handle, msg("measure", "small", "x"))
+        outcomes.submit(handle, msg("measure", "huge", "x" * 2_000_000))
+        outcomes.submit(handle, msg("measure", "after", "xy"))
+        await outcomes.wait("small", "huge", "after")
+        reply, error, timed_out = outcomes.only("huge")
+        assert reply is None and not timed_out
+        assert error is not None and error.startswith(
+            "ExecError: plugin 'v2peer': could not send the call: "
+        )
+        assert "max_frame" in error
+        assert [outcomes.body(k)["body"] for k in ("small", "after")] == [1, 2]
+        outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
+        await outcomes.wait("held", "release")
+        assert handle.pid == pid and handle.restarts == 0
+
+
 async def test_a_duplicate_answer_is_ignored() -> None:
     async with running(peer()) as handle:
         outcomes = Outcomes()

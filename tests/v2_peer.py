@@ -13,6 +13,8 @@ acted on by its message type:
   "pid": <pid>, "pings": <pings answered so far>, "unanswered": <calls received and not
   answered yet, this one included>}``; all such answers to one request go out in one
   ``replies`` message;
+- ``measure``: answered like anything else, but ``"body"`` is the length of the body
+  (for large bodies whose echo would not fit in one answer);
 - ``hold``: kept unanswered until a ``release``;
 - ``release``: body ``{"order": [i, ...], "groups": [n, ...]}``: answers the held calls
   (``i`` indexes them in arrival order) in that order, in ``replies`` messages of ``n``
@@ -62,7 +64,7 @@ class Peer:
     def echo(self, call_id: int, message: Message, size: int) -> list[Any]:
         """The answer to an ordinary call (see the module docstring)."""
         body = {
-            "body": message.body,
+            "body": len(message.body) if message.type == "measure" else message.body,
             "batch": self.batch,
             "size": size,
             "pid": os.getpid(),
