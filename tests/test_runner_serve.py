@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from app_host import AppHost
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugin_sdk import Message, OptionError, Plugin, PluginInfo, Reply, Verdict, handles
-from plugin_sdk.app import Call, Fail, Ping, Ready, check_pong, parse_handshake, parse_reply
+from plugin_sdk.app import Fail, Ping, Ready, check_pong, parse_handshake
 from plugin_sdk.runner import EXIT_FAILED, EXIT_OK, ServablePlugin, serve
-from plugin_sdk.session import ChannelResetError, Receiver, Role, Sender, Session, open_session
+from plugin_sdk.session import ChannelResetError, Receiver, Role, Session, open_session
 
 
 @pytest.fixture
@@ -58,20 +61,6 @@ class FailingStop(Recorder):
         raise RuntimeError("cannot flush")
 
 
-class Host:
-    """The router's side: a session, the control channel and the calls channel."""
-
-    def __init__(self, session: Session, control: Receiver, calls: Sender) -> None:
-        self.session = session
-        self.control = control
-        self.calls = calls
-
-    async def call(self, message: Message) -> Any:
-        receiver, ref = self.session.pipe()
-        await self.calls.send(Call(message, ref).to_wire())
-        return parse_reply(await receiver.receive())
-
-
 @asynccontextmanager
 async def serving(
     make: Callable[[], ServablePlugin], codes: list[int]
@@ -89,10 +78,8 @@ async def serving(
             yield session, control
 
 
-async def ready_host(session: Session, control: Receiver) -> Host:
-    handshake = parse_handshake(await control.receive())
-    assert isinstance(handshake, Ready)
-    return Host(session, control, await session.open_sender())
+async def ready_host(session: Session, control: Receiver) -> AppHost:
+    return await AppHost.ready(session, control)
 
 
 async def test_handshake_calls_ping_and_a_graceful_end(autojump_clock: Any) -> None:
@@ -125,14 +112,12 @@ async def test_concurrency_one_handles_calls_in_the_order_they_were_sent(
     plugin = Recorder("1")
     async with serving(lambda: plugin, []) as (session, control):
         host = await ready_host(session, control)
-        refs = []
-        for i, delay in enumerate([0.5, 0.1, 0.3, 0.0, 0.2]):
-            receiver, ref = session.pipe()
-            await host.calls.send(Call(Message("work", delay, id=f"m{i}"), ref).to_wire())
-            refs.append(receiver)
-        for receiver in refs:
-            parse_reply(await receiver.receive())
+        messages = [Message("work", d, id=f"m{i}") for i, d in enumerate([0.5, 0.1, 0.3, 0, 0.2])]
+        replies = await host.call_all(messages)
     assert plugin.handled == ["m0", "m1", "m2", "m3", "m4"]
+    assert [r.messages[0].body for r in replies] == [{"done": m.id} for m in messages]
+    answer_order = [call_id for answers in host.received for call_id, _ in answers]
+    assert answer_order == [1, 2, 3, 4, 5]
     assert plugin.peak == 1
 
 
@@ -142,13 +127,12 @@ async def test_up_to_concurrency_calls_run_at_once_and_finish_out_of_order(
     plugin = Recorder("3")
     async with serving(lambda: plugin, []) as (session, control):
         host = await ready_host(session, control)
-        receivers = []
-        for i, delay in enumerate([0.5, 0.1, 0.3, 0.0, 0.2]):
-            receiver, ref = session.pipe()
-            await host.calls.send(Call(Message("work", delay, id=f"m{i}"), ref).to_wire())
-            receivers.append(receiver)
-        for receiver in receivers:
-            parse_reply(await receiver.receive())
+        messages = [Message("work", d, id=f"m{i}") for i, d in enumerate([0.5, 0.1, 0.3, 0, 0.2])]
+        replies = await host.call_all(messages)
+    # Answered out of order, yet each id carries the answer to its own call.
+    assert [r.messages[0].body for r in replies] == [{"done": m.id} for m in messages]
+    answer_order = [call_id for answers in host.received for call_id, _ in answers]
+    assert answer_order != [1, 2, 3, 4, 5] and sorted(answer_order) == [1, 2, 3, 4, 5]
     assert plugin.peak == 3
     # m0..m2 start at once; m1 ends first; m0, the slowest, ends last.
     assert plugin.handled[0] == "m1"
@@ -156,17 +140,96 @@ async def test_up_to_concurrency_calls_run_at_once_and_finish_out_of_order(
     assert sorted(plugin.handled) == ["m0", "m1", "m2", "m3", "m4"]
 
 
+class Quick(Plugin):
+    """Plain handlers, several workers: answers come back without any waiting."""
+
+    name = "quick"
+    concurrency = 4
+
+    @handles("text")
+    def upper(self, msg: Message) -> Message:
+        return Message("text", str(msg.body).upper(), id=msg.id)
+
+
+async def test_a_batch_handled_without_waiting_is_answered_in_one_replies_message(
+    autojump_clock: Any,
+) -> None:
+    async with serving(lambda: Quick(), []) as (session, control):
+        host = await ready_host(session, control)
+        # Once serving is under way (the workers wait for calls), that is:
+        assert (await host.call(Message("text", "x"))).messages[0].body == "X"
+        replies = await host.call_all([Message("text", c) for c in "abcdefgh"])
+    assert [r.messages[0].body for r in replies] == list("ABCDEFGH")
+    assert [sorted(call_id for call_id, _ in answers) for answers in host.received[1:]] == [
+        [2, 3, 4, 5, 6, 7, 8, 9]
+    ]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=12), st.integers(1, 4))
+def test_with_concurrency_4_any_answer_order_keeps_each_id_with_its_call(
+    delays: list[int], batches: int
+) -> None:
+    plugin = Recorder("4")
+
+    async def scenario() -> list[Reply]:
+        async with serving(lambda: plugin, []) as (session, control):
+            host = await ready_host(session, control)
+            messages = [Message("work", d / 10, id=f"m{i}") for i, d in enumerate(delays)]
+            ids: list[int] = []
+            for start in range(batches):
+                ids += await host.send_batch(messages[start::batches])
+            replies = await host.answers_to(ids)
+            # Each id's answer is the one to the message sent with that id.
+            sent = [m.id for start in range(batches) for m in messages[start::batches]]
+            assert [r.messages[0].body["done"] for r in replies] == sent
+            return replies
+
+    replies = trio.run(scenario, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(replies) == len(delays)
+    assert plugin.peak <= 4
+
+
+async def test_a_malformed_message_in_a_batch_is_answered_with_an_error_naming_it(
+    autojump_clock: Any,
+) -> None:
+    async with serving(lambda: Recorder(), []) as (session, control):
+        host = await ready_host(session, control)
+        await host.calls.send(
+            {"op": "call", "calls": [[1, {"type": "work", "body": 0}], [2, {"type": 3}]]}
+        )
+        good, bad = await host.answers_to([1, 2])
+    assert good.messages[0].body == {"done": ANY_ID}
+    assert bad.verdict is Verdict.ERROR
+    assert "call 2 message: 'type' must be a non-empty string, got 3" in bad.reason
+
+
+async def test_calls_in_flight_when_the_calls_channel_closes_are_answered_before_exit(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder("2")
+    codes: list[int] = []
+    async with serving(lambda: plugin, codes) as (session, control):
+        host = await ready_host(session, control)
+        ids = await host.send_batch([Message("work", d) for d in (0.3, 0.1, 0.2)])
+        await host.calls.aclose()
+        replies = await host.answers_to(ids)
+        with trio.fail_after(5):
+            await session.wait_closed()
+    assert all(r.verdict is Verdict.CONTINUE for r in replies)
+    assert codes == [EXIT_OK]
+    assert plugin.stopped
+
+
 async def test_pings_are_answered_while_every_worker_is_busy(autojump_clock: Any) -> None:
     plugin = Recorder("1")
     async with serving(lambda: plugin, []) as (session, control):
         host = await ready_host(session, control)
-        busy, busy_ref = session.pipe()
-        await host.calls.send(Call(Message("work", 1000), busy_ref).to_wire())
+        await host.send_batch([Message("work", 1000)])
         receiver, ref = session.pipe()
         await host.calls.send(Ping(ref).to_wire())
         with trio.fail_after(1):
             check_pong(await receiver.receive())
-        await busy.aclose()
 
 
 async def test_an_unknown_op_resets_its_reply_channel_and_serving_goes_on(
@@ -179,6 +242,7 @@ async def test_an_unknown_op_resets_its_reply_channel_and_serving_goes_on(
         with pytest.raises(ChannelResetError, match="unsupported op 'cancel'"):
             await receiver.receive()
         await host.calls.send({"op": "call"})  # malformed: logged, skipped
+        await host.calls.send("call")  # not a map: logged, skipped
         assert (await host.call(Message("work", 0))).messages[0].body == {"done": ANY_ID}
 
 
