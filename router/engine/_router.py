@@ -694,8 +694,11 @@ class Router:
             if now is None:
                 submit = slot.submit
                 if submit is not None and ticket.admitted and self._detachable(job):
-                    if self._submit(job, slot, call, ticket):
+                    following = self._submit(job, slot, call, ticket)
+                    if following is None:
                         return  # detached: the call's callback carries on
+                    calls = self._reserve(snapshot, following)
+                    continue
                 elif submit is not None and ticket.admitted:
                     # No cancel scope: the handle gives the call up at ``expires``.
                     job.waits()
@@ -703,13 +706,17 @@ class Router:
                     message = call.message
                     expires = min(start + slot.info.timeout, _expiry(message, start))
                     if expires <= start:
-                        _deadline_passed(routing, slot, call, ticket)
+                        following = _deadline_passed(routing, slot, call, ticket)
                     else:
                         try:
                             answered = await _await_submitted(submit, message, expires)
                         finally:
                             ticket.release()  # idempotent; frees the turn if cancelled
-                        _complete_submitted(routing, slot, call, ticket, start, expires, *answered)
+                        following = _complete_submitted(
+                            routing, slot, call, ticket, start, expires, *answered
+                        )
+                    calls = self._reserve(snapshot, following)
+                    continue
                 else:
                     job.waits()
                     calls = await self._drive_awaited(job, call, ticket)
@@ -724,8 +731,10 @@ class Router:
             else:
                 start = clock() if ended is None else ended
                 outcome = self._call_sync(routing, slot, call, ticket, start)
-                if isinstance(outcome, float):
-                    ended = outcome
+                if isinstance(outcome, tuple):
+                    ended, following = outcome
+                    calls = self._reserve(snapshot, following)
+                    continue
                 else:
                     # An async handler after all: await it under its timeout.
                     job.waits()
@@ -743,8 +752,8 @@ class Router:
 
     def _call_sync(
         self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket, start: float
-    ) -> float | Awaitable[Reply]:
-        """Call an admitted in-process plugin inline; return when it ended.
+    ) -> tuple[float, list[Call]] | Awaitable[Reply]:
+        """Call an admitted in-process plugin inline; return when it ended, and what next.
 
         The synchronous fast path: no cancel scope, no checkpoint (a synchronous
         handler cannot be interrupted by a trio timeout anyway; its duration is still
@@ -771,8 +780,10 @@ class Router:
         ended = trio.current_time()
         duration = ended - start
         _record(slot, reply, error, duration)
-        routing.complete(call.token, reply, duration=duration, error=error, expired=expired)
-        return ended
+        following = routing.complete_next(
+            call.token, reply, duration=duration, error=error, expired=expired
+        )
+        return ended, following
 
     # -- detached inputs -------------------------------------------------------
     #
@@ -790,21 +801,23 @@ class Router:
         # nursery waits for its branches) may detach.
         return job.stream is not None and job.scope is None
 
-    def _submit(self, job: _Job, slot: _Slot, call: Call, ticket: Ticket) -> bool:
-        """Submit ``call`` and detach ``job``; False if it ended at once (deadline passed)."""
+    def _submit(self, job: _Job, slot: _Slot, call: Call, ticket: Ticket) -> list[Call] | None:
+        """Submit ``call`` and detach ``job`` (None); or the next calls if it ended at once.
+
+        It ends at once when the message's deadline has passed.
+        """
         assert slot.submit is not None and job.stream is not None
         start = trio.current_time()
         message = call.message
         expires = min(start + slot.info.timeout, _expiry(message, start))
         if expires <= start:
-            _deadline_passed(job.routing, slot, call, ticket)
-            return False
+            return _deadline_passed(job.routing, slot, call, ticket)
         slot.submit(
             message, expires, partial(self._submitted, job, slot, call, ticket, start, expires)
         )
         job.detached = True
         job.stream.detach()
-        return True
+        return None
 
     def _submitted(
         self,
@@ -823,13 +836,14 @@ class Router:
         def resume() -> None:
             self._reattach(job)
             try:
-                _complete_submitted(
+                following = _complete_submitted(
                     job.routing, slot, call, ticket, start, expires, reply, error, timed_out
                 )
+                calls = self._reserve(job.snapshot, following)
             except Exception as exc:  # a bug, but never one that loses the input
                 self._settle(job, exc)
                 return
-            self._carry_on(job, None)
+            self._carry_on(job, calls)
 
         self._later(resume)
 
@@ -868,8 +882,8 @@ class Router:
         finally:
             self._running_soon = False
 
-    def _carry_on(self, job: _Job, calls: list[tuple[Call, Ticket]] | None) -> None:
-        """Route a reattached input on from ``calls`` (None: what routing asks next)."""
+    def _carry_on(self, job: _Job, calls: list[tuple[Call, Ticket]]) -> None:
+        """Route a reattached input on from ``calls`` (reserved: its next calls)."""
         stream = job.stream
         assert stream is not None
         routing = job.routing
@@ -878,12 +892,10 @@ class Router:
             while not routing.done:
                 if stream.closed or self._nursery is None:
                     # Nobody will take this result: stop here.
-                    for _, ticket in calls or ():
+                    for _, ticket in calls:
                         ticket.release()
                     self._abandon(job)
                     return
-                if calls is None:
-                    calls = self._reserve(snapshot, routing.pending())
                 if len(calls) != 1:
                     break
                 call, ticket = calls[0]
@@ -894,21 +906,22 @@ class Router:
                     self._wait_turn(job, call, ticket)
                     return
                 if slot.submit is not None and slot.now is None:
-                    if self._submit(job, slot, call, ticket):
+                    following = self._submit(job, slot, call, ticket)
+                    if following is None:
                         return
                 else:
                     start = trio.current_time()
                     outcome = self._call_sync(routing, slot, call, ticket, start)
-                    if not isinstance(outcome, float):
+                    if not isinstance(outcome, tuple):
                         self._continue_in_task(
                             job, self._await_now(job, slot, call, ticket, outcome, start)
                         )
                         return
-                calls = None
+                    following = outcome[1]
+                calls = self._reserve(snapshot, following)
             else:
                 self._settle(job, None)
                 return
-            assert calls is not None
             self._continue_in_task(job, self._drive_all(job, calls))
         except Exception as exc:
             self._settle(job, exc)
@@ -1225,11 +1238,13 @@ async def _awaited(
     return None, _DEADLINE_PASSED if expired else f"timed out after {timeout:g}s", True, expired
 
 
-def _deadline_passed(routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> None:
-    """End a call whose message's deadline passed before it could start."""
+def _deadline_passed(routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> list[Call]:
+    """End a call whose message's deadline passed before it could start; the next calls."""
     ticket.release()
     _record(slot, None, _DEADLINE_PASSED, 0.0)
-    routing.complete(call.token, None, duration=0.0, error=_DEADLINE_PASSED, expired=True)
+    return routing.complete_next(
+        call.token, None, duration=0.0, error=_DEADLINE_PASSED, expired=True
+    )
 
 
 def _complete_submitted(
@@ -1242,8 +1257,8 @@ def _complete_submitted(
     reply: Reply | None,
     error: str | None,
     timed_out: bool,
-) -> None:
-    """Report a submitted call's outcome to ``routing`` (and the plugin's stats)."""
+) -> list[Call]:
+    """Report a submitted call's outcome to ``routing`` (and stats); the next calls."""
     ticket.release()
     duration = trio.current_time() - start
     expired = False
@@ -1253,7 +1268,7 @@ def _complete_submitted(
         slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
     else:
         _record(slot, reply, error, duration)
-    routing.complete(
+    return routing.complete_next(
         call.token,
         reply,
         duration=duration,
