@@ -5,7 +5,9 @@ spawn, handshake, serve calls until the process dies (or hangs, or breaks the
 protocol), then restart after a backoff delay or quarantine it (see
 :mod:`._restart`). ``call`` waits for a restart only when it is due before the caller's
 deadline; otherwise (and while quarantined) it raises :class:`PluginUnavailable` at
-once and the engine's on-error policy decides.
+once and the engine's on-error policy decides. ``submit`` is the same with a callback
+instead of a wait (the engine's way in: no task and no cancel scope per call); the
+calls themselves are :mod:`._live`'s business.
 
 The supervisor runs as a trio *system task*: :class:`~router.handle.PluginHandle`'s
 ``start()`` takes no nursery, yet the process must be watched from ``start()`` until
