@@ -1,8 +1,9 @@
 """A chanrouter plugin written from docs/PROTOCOL.md alone: no plugin_sdk, no trio.
 
 It proves the spec is enough. Plain blocking reads of FD 3 and writes to FD 4, msgpack
-for the bodies, one call at a time. What it does: stamps every ``container.create``
-with the label ``"org.chanrouter.raw": "seen"``.
+for the bodies; every call read in one go is answered with one ``replies`` message and
+one write. What it does: stamps every ``container.create`` with the label
+``"org.chanrouter.raw": "seen"``.
 
     routerd --plugin-exec "python examples/raw_plugin.py"
 """
@@ -22,7 +23,9 @@ SENDER = 1  # section 6: ext type 1, the recipient writes on it
 WINDOW = 262144  # section 4: the default window we grant (we send no "window" field)
 CONTROL, CALLS = 2, 1  # A.2 and A.3: the channel ids of the first OPENs
 LABEL = ("org.chanrouter.raw", "seen")
-INFO = {"name": "raw-label", "accepts": ["container.create"], "version": "1.0"}
+# A.3: concurrency is how many calls the router may have unanswered at once; we answer
+# each batch as soon as we read it, so any number will do.
+INFO = {"name": "raw-label", "accepts": ["container.create"], "version": "1.0", "concurrency": 16}
 
 
 class Ref:
@@ -50,8 +53,9 @@ def write(data: bytes) -> None:
         view = view[os.write(OUT_FD, view) :]
 
 
-def frames() -> Any:
-    """Yield (body length, decoded body) for every frame read from FD 3 until EOF."""
+def reads() -> Any:
+    """Yield, for every read of FD 3 until EOF, the (body length, decoded body) of each
+    frame it completed (maybe none)."""
     buf = b""
     while True:
         chunk = os.read(IN_FD, 65536)
@@ -60,6 +64,7 @@ def frames() -> Any:
                 sys.exit(f"raw-label: stream ended inside a frame ({len(buf)} bytes)")
             return
         buf += chunk
+        done = []
         while len(buf) >= 4:
             (n,) = struct.unpack_from(">I", buf)
             if n > 1 << 20:  # the default max_frame we accept (section 9)
@@ -69,17 +74,18 @@ def frames() -> Any:
                 break
             body = msgpack.unpackb(buf[4 : 4 + n], raw=False, ext_hook=ext_hook)
             buf = buf[4 + n :]
-            yield n, body
+            done.append((n, body))
+        yield done
 
 
-def handle(message: dict[str, Any]) -> dict[str, Any]:
-    """The plugin's logic: the answer to one call (A.3)."""
-    body = message.get("body")
-    if not isinstance(body, dict):
-        return {"verdict": "error", "reason": "container.create body must be a map"}
+def handle(call_id: Any, message: Any) -> list[Any]:
+    """The plugin's logic: the answer to one call, ``[id, verdict, messages, reason]`` (A.3)."""
+    if not isinstance(message, dict) or not isinstance(message.get("body"), dict):
+        return [call_id, "error", [], "container.create body must be a map"]
+    body = message["body"]
     labels = dict(body.get("Labels") or {})
     labels[LABEL[0]] = LABEL[1]
-    return {"verdict": "continue", "messages": [{**message, "body": {**body, "Labels": labels}}]}
+    return [call_id, "continue", [{**message, "body": {**body, "Labels": labels}}], ""]
 
 
 def main() -> int:
@@ -91,34 +97,55 @@ def main() -> int:
         return 2
     write(frame(HELLO, {"versions": [1]}))  # section 4: at once, without waiting
     unacknowledged = 0
-    for size, body in frames():
-        kind = body[0]
-        if kind == HELLO:
-            if 1 not in body[1].get("versions", []):
-                write(frame(GOAWAY, 3, "no common protocol version: we speak [1]"))
-                return 1
-            # A.2: open the control channel and say who we are.
-            write(frame(OPEN, CONTROL) + frame(MESSAGE, CONTROL, {"op": "ready", "info": INFO}))
-        elif kind == MESSAGE and body[1] == CALLS:
-            request, out = body[2], b""
-            reply = request.get("reply")
-            if isinstance(reply, Ref) and reply.kind == SENDER:
-                op = request.get("op")
-                if op in ("call", "ping"):
-                    answer = handle(request["message"]) if op == "call" else {"op": "pong"}
-                    # A.3: exactly one message on the reply channel, then CLOSE.
-                    out = frame(MESSAGE, reply.channel, answer) + frame(CLOSE, reply.channel)
-                else:
-                    out = frame(RESET, reply.channel, 9, f"unsupported op {op!r}")
-            # Section 7: give back the credit for what we consumed, half a window at a time.
-            unacknowledged += size
-            if unacknowledged >= WINDOW // 2:
-                out += frame(CREDIT, CALLS, unacknowledged)
-                unacknowledged = 0
+    credit = 0  # section 7: what we may still send on the control channel
+    answers: list[Any] = []  # answered, not sent yet
+    for read in reads():
+        out, ending = b"", False
+        for size, body in read:
+            kind = body[0]
+            if kind == HELLO:
+                if 1 not in body[1].get("versions", []):
+                    write(frame(GOAWAY, 3, "no common protocol version: we speak [1]"))
+                    return 1
+                credit = body[1].get("window", WINDOW)
+                # A.2: open the control channel and say who we are.
+                ready = frame(MESSAGE, CONTROL, {"op": "ready", "info": INFO, "app": 2})
+                credit -= len(ready) - 4
+                out += frame(OPEN, CONTROL) + ready
+            elif kind == MESSAGE and body[1] == CALLS:
+                request = body[2] if isinstance(body[2], dict) else {}
+                op, reply = request.get("op"), request.get("reply")
+                if op == "call":
+                    # A.3: every call gets one answer, matched by its id.
+                    answers += [
+                        handle(*call) for call in request.get("calls", []) if len(call) == 2
+                    ]
+                elif isinstance(reply, Ref) and reply.kind == SENDER:
+                    if op == "ping":
+                        out += frame(MESSAGE, reply.channel, {"op": "pong"})
+                        out += frame(CLOSE, reply.channel)
+                    else:
+                        out += frame(RESET, reply.channel, 9, f"unsupported op {op!r}")
+                # Section 7: give back the credit for what we consumed, half a window at a time.
+                unacknowledged += size
+                if unacknowledged >= WINDOW // 2:
+                    out += frame(CREDIT, CALLS, unacknowledged)
+                    unacknowledged = 0
+            elif kind == CREDIT and body[1] == CONTROL:
+                credit += body[2]
+            elif (kind == CLOSE and body[1] == CALLS) or kind == GOAWAY:
+                ending = True  # A.5: no more calls; answer those we got, then exit 0
+            # OPEN of the calls channel, CREDIT for a pong's channel: nothing to do.
+        if answers and credit > 0:
+            # One replies message for everything answered since the last one (A.3).
+            replies = frame(MESSAGE, CONTROL, {"op": "replies", "replies": answers})
+            credit -= len(replies) - 4
+            out += replies
+            answers = []
+        if out:
             write(out)
-        elif (kind == CLOSE and body[1] == CALLS) or kind == GOAWAY:
-            return 0  # A.5: no more calls; we have none in flight
-        # OPEN of the calls channel, CREDIT for our channels, RESET of a reply: nothing to do.
+        if ending:
+            return 0
     return 0  # EOF on FD 3: the router is gone (section 8)
 
 

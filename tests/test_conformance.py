@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 
@@ -18,9 +19,12 @@ PY = sys.executable
 def test_the_plugin_written_without_the_sdk_conforms() -> None:
     report = assert_conforms([PY, str(ROOT / "examples" / "raw_plugin.py")])
     assert report.info is not None and report.info.name == "raw-label"
-    [(message, reply)] = report.replies  # one probe: the one exact type it accepts
-    assert message.type == "container.create"
-    assert reply.verdict is Verdict.CONTINUE
+    # One probe (the one exact type it accepts), then a batch of `concurrency` calls.
+    assert len(report.replies) == 1 + 16
+    for message, reply in report.replies:
+        assert message.type == "container.create"
+        assert reply.verdict is Verdict.CONTINUE
+        assert reply.messages[0].body == {"Labels": {"org.chanrouter.raw": "seen"}}
     assert report.exit_code == 0
 
 
@@ -32,6 +36,25 @@ async def test_an_sdk_plugin_conforms_and_answers_the_given_messages() -> None:
     report.raise_for_problems()
     [(_, reply)] = report.replies
     assert reply.messages[0].body["HostConfig"] == {"NanoCpus": 1_000_000_000}
+
+
+@pytest.mark.parametrize("runner", ["blocking", "trio"])
+async def test_the_sdk_runners_conform_with_a_batch_of_64_calls(runner: str) -> None:
+    env = {**os.environ, "CHANROUTER_RUNNER": runner}
+    report = await check_plugin([PY, str(ROOT / "bench" / "echo_plugin.py")], env=env)
+    report.raise_for_problems()
+    assert report.info is not None and report.info.concurrency == 64
+    assert len(report.replies) == 1 + 64  # the probe alone, then a batch of 64
+    assert all(reply.messages == (message,) for message, reply in report.replies)
+
+
+async def test_a_plugin_answering_batches_in_any_grouping_conforms_but_for_the_by_hand_check() -> (
+    None
+):
+    report = await check_plugin([PY, str(PLUGINS / "raw_plugin.py"), "echo"], timeout=5)
+    assert report.problems and all("by hand" in p for p in report.problems), report.problems
+    assert len(report.replies) == 1 + 4
+    assert report.exit_code == 0
 
 
 async def test_a_builtin_served_by_the_runner_conforms() -> None:
@@ -47,8 +70,15 @@ async def test_a_builtin_served_by_the_runner_conforms() -> None:
         ([PY, str(PLUGINS / "exits_early.py")], "session failed"),
         ([PY, str(PLUGINS / "raw_plugin.py"), "bad-info"], "bad handshake"),
         ([PY, str(PLUGINS / "raw_plugin.py"), "app-version"], "application protocol version 99"),
-        ([PY, str(PLUGINS / "raw_plugin.py"), "close-reply"], "without answering"),
-        ([PY, str(PLUGINS / "raw_plugin.py"), "bad-reply"], "call echo"),
+        (
+            [PY, str(PLUGINS / "raw_plugin.py"), "close-control"],
+            "closed its control channel with 1 calls unanswered",
+        ),
+        ([PY, str(PLUGINS / "raw_plugin.py"), "bad-reply"], "sent a malformed answer: "),
+        (
+            [PY, str(PLUGINS / "raw_plugin.py"), "unknown-id"],
+            "answered call 1001, which was never made",
+        ),
         ([PY, "-m", "plugin_sdk", "examples.authz_chain:ImagePolicy", ""], "refused to start"),
         (["/nonexistent/plugin"], "not found"),
     ],

@@ -1,22 +1,43 @@
 """Test plugin speaking the session layer directly, to misbehave in ways the SDK cannot.
 
-argv[1] is the mode: ``bad-info`` (a ready without accepted types), ``app-version``
-(a newer application protocol), ``bad-reply`` (answers calls with nonsense),
-``close-reply`` (closes reply channels without answering), ``reset-reply`` (resets
-them: refuses every call), ``garbage-first`` (writes
-text on FD 4 instead of HELLO).
+argv[1] is the mode:
+
+- ``echo`` (or none): a correct plugin for the type ``echo`` (concurrency 4): answers
+  each call with its message, every batch in one ``replies`` message; pongs pings;
+  refuses unknown ops.
+- ``bad-info``: its ``ready`` accepts no type (a malformed info).
+- ``app-version``: its ``ready`` says application protocol version 99.
+- ``bad-reply``: answers every call with the verdict ``"maybe"`` (a malformed answer).
+- ``close-control``: on its first call batch, CLOSEs the control channel without
+  answering.
+- ``unknown-id``: answers its first call under the id ``id + 1000`` (a call never
+  made), later ones correctly.
+- ``garbage-first``: writes text on FD 4 instead of HELLO.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import trio
 
 from plugin_sdk import PluginInfo
 from plugin_sdk.app import Ready
-from plugin_sdk.session import Role, SessionClosed, open_session
+from plugin_sdk.session import Role, Sender, SessionClosed, open_session
+
+INFO = PluginInfo("raw", ("echo",), concurrency=4)
+
+
+def answers_to(mode: str, calls: list[Any], first: bool) -> list[list[Any]]:
+    """The ``replies`` entries this mode sends for one batch."""
+    if mode == "bad-reply":
+        return [[call_id, "maybe", [], ""] for call_id, _ in calls]
+    answers = [[call_id, "continue", [message], ""] for call_id, message in calls]
+    if mode == "unknown-id" and first:
+        answers[0][0] += 1000
+    return answers
 
 
 async def main(mode: str) -> None:
@@ -27,11 +48,9 @@ async def main(mode: str) -> None:
         trio.lowlevel.FdStream(3), trio.lowlevel.FdStream(4), Role.RESPONDER
     ) as session:
         control = await session.open_sender()
-        info = PluginInfo("raw", ("echo",)).to_wire()
+        ready = Ready(INFO).to_wire()
         if mode == "bad-info":
-            info["accepts"] = []
-        ready = Ready(PluginInfo("raw", ("echo",))).to_wire()
-        ready["info"] = info
+            ready["info"]["accepts"] = []
         if mode == "app-version":
             ready["app"] = 99
         await control.send(ready)
@@ -39,13 +58,24 @@ async def main(mode: str) -> None:
             calls = await session.accept()
         except SessionClosed:
             return  # the router refused the handshake, as the test expects
+        first = True
         async for request in calls:
-            reply = request["reply"]
-            if mode == "bad-reply":
-                await reply.send({"verdict": "maybe"})
-            if mode == "reset-reply":
-                await reply.reset("not this one")
-            await reply.aclose()
+            op = request.get("op")
+            reply = request.get("reply")
+            if op == "call":
+                if mode == "close-control":
+                    await control.aclose()
+                    await trio.sleep_forever()  # the router kills us
+                await control.send(
+                    {"op": "replies", "replies": answers_to(mode, request["calls"], first)}
+                )
+                first = False
+            elif isinstance(reply, Sender):
+                async with reply:
+                    if op == "ping":
+                        await reply.send({"op": "pong"})
+                    else:
+                        await reply.reset(f"unsupported op {op!r}")
 
 
-trio.run(main, sys.argv[1])
+trio.run(main, sys.argv[1] if len(sys.argv) > 1 else "echo")
