@@ -40,6 +40,7 @@ from ..handle import PluginHandle
 from ..pipeline import DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGES, Call, Plan, PlanError, Routing
 from ..result import Result
 from ._gate import FifoGate, Ticket
+from ._inflight import InFlight
 from ._stats import PluginStats
 
 __all__ = ["Router"]
@@ -134,8 +135,9 @@ class _Job:
 class _Pending:
     """A stream input's place in the output order, and its outcome once known."""
 
-    token: object | None
     outcome: Result | BaseException | None = None
+    holds: bool = True
+    """It holds an in-flight place (given back when it is yielded or abandoned)."""
 
 
 class _Stream:
@@ -153,7 +155,6 @@ class _Stream:
         "drained",
         "exhausted",
         "handed",
-        "held",
         "items",
         "order",
         "pull_lot",
@@ -164,8 +165,6 @@ class _Stream:
     def __init__(self, items: AsyncIterable[Message | Result]) -> None:
         self.items = aiter(items)
         self.order: deque[_Pending] = deque()
-        self.held: set[object] = set()
-        """In-flight tokens taken for inputs not yet yielded (released on the way out)."""
         self.pulling = False
         self.pull_lot = ParkingLot()
         self.handed: deque[tuple[_Pending, _Job]] = deque()
@@ -350,7 +349,7 @@ class Router:
         # Empty until started: a subprocess plugin's info is known after its handshake.
         self._current = _Snapshot(Plan(), {})
         self._retired: set[_Snapshot] = set()
-        self._in_flight = trio.CapacityLimiter(max_in_flight)
+        self._in_flight = InFlight(max_in_flight)
         self._edit_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -454,18 +453,15 @@ class Router:
         self._running()
         limiter = self._in_flight
         await checkpoint_if_cancelled()
-        try:
-            # A free slot is taken without a scheduling round: the plugin calls that
-            # follow wait anyway, and one at a time every round shows in the latency.
-            limiter.acquire_nowait()
-        except trio.WouldBlock:
-            await limiter.acquire()
+        # A free place is taken without a scheduling round: the plugin calls that
+        # follow wait anyway, and one at a time every round shows in the latency.
+        await limiter.take()
         try:
             job = self._begin(message)
             result = await self._run(job)
             assert result is not None  # only a stream input detaches
         finally:
-            limiter.release()
+            limiter.give_back()
         if not job.waited:
             # Only synchronous in-process calls ran, so nothing yielded: give other tasks
             # and expired deadlines their turn, as every trio async function should
@@ -493,9 +489,7 @@ class Router:
             while True:
                 if order and order[0].outcome is not None:
                     pending = order.popleft()
-                    if pending.token is not None:
-                        stream.held.discard(pending.token)
-                        self._in_flight.release_on_behalf_of(pending.token)
+                    self._give_back(pending)
                     outcome = pending.outcome
                     if isinstance(outcome, BaseException):
                         raise outcome
@@ -511,10 +505,14 @@ class Router:
             scope.cancel()
             self._release_held(stream)
 
+    def _give_back(self, pending: _Pending) -> None:
+        if pending.holds:
+            pending.holds = False
+            self._in_flight.give_back()
+
     def _release_held(self, stream: _Stream) -> None:
-        for token in stream.held:
-            self._in_flight.release_on_behalf_of(token)
-        stream.held.clear()
+        for pending in stream.order:
+            self._give_back(pending)
 
     async def _serve_stream(self, stream: _Stream, scope: trio.CancelScope) -> None:
         # A pool of workers rather than a task per input: each pulls an input, routes
@@ -532,7 +530,7 @@ class Router:
             while stream.handed:  # pulled, never routed (cancelled): free their plugins
                 self._abandon(stream.handed.popleft()[1])
             if stream.closed:
-                # The consumer left first: tokens taken since are ours to give back.
+                # The consumer left first: places taken since are ours to give back.
                 self._release_held(stream)
 
     async def _stream_worker(self, stream: _Stream) -> None:
@@ -589,18 +587,12 @@ class Router:
     async def _pull_one(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
         limiter = self._in_flight
         while True:
-            token = object()
-            try:
-                limiter.acquire_on_behalf_of_nowait(token)
-            except trio.WouldBlock:
-                await limiter.acquire_on_behalf_of(token)
-            stream.held.add(token)
-            pending = _Pending(token)
+            await limiter.take()
+            pending = _Pending()
             try:
                 item = await anext(stream.items)
             except StopAsyncIteration:
-                stream.held.discard(token)
-                limiter.release_on_behalf_of(token)
+                self._give_back(pending)
                 stream.finish()
                 return None
             except Exception as exc:
@@ -609,6 +601,9 @@ class Router:
                 stream.settle(pending, exc)
                 stream.finish()
                 return None
+            except BaseException:
+                self._give_back(pending)  # cancelled: not in the order, so ours to free
+                raise
             stream.order.append(pending)
             if isinstance(item, Message):
                 job = self._begin(item)
