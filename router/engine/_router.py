@@ -108,9 +108,9 @@ class _Job:
     scope: trio.CancelScope | None = None
     """The outermost fan-out nursery's scope (None until a reply fans out): cancelled
     once the result is known, to stop branches that can no longer matter."""
-    wake: Callable[[], None] | None = None
-    """Called (once) before routing this input first waits: a stream input routed
-    by its puller without waking an idle worker wakes one then, so pulling goes on."""
+    wake: bool = False
+    """Wake an idle worker before routing this input first waits: a stream input
+    routed by its puller without waking one does so then, so pulling goes on."""
 
     waited: bool = False
     """Whether routing this input ever waited (False: only synchronous calls ran)."""
@@ -123,12 +123,12 @@ class _Job:
     """The input's place in :attr:`stream`'s order."""
 
     def waits(self) -> None:
-        """This input is about to wait: run :attr:`wake` if it is set."""
+        """This input is about to wait: wake an idle worker to pull, if :attr:`wake`."""
         self.waited = True
-        wake = self.wake
-        if wake is not None:
-            self.wake = None
-            wake()
+        if self.wake:
+            self.wake = False
+            assert self.stream is not None
+            _wake_puller(self.stream)
 
 
 @dataclass(eq=False, slots=True)
@@ -572,7 +572,7 @@ class Router:
                     # costs no wakeup, and this worker comes back to pull the next.
                     # Should it wait after all, it wakes the next puller first.
                     wake_next = False
-                    pulled[1].wake = partial(_wake_puller, stream)
+                    pulled[1].wake = True
                     return pulled
                 # Idle workers wait in line: hand this input to one and pull the next
                 # in the same turn. Handing over one input per scheduling round would
@@ -587,7 +587,8 @@ class Router:
     async def _pull_one(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
         limiter = self._in_flight
         while True:
-            await limiter.take()
+            if not limiter.try_take():
+                await limiter.take()
             pending = _Pending()
             try:
                 item = await anext(stream.items)
@@ -811,6 +812,7 @@ class Router:
             message, expires, partial(self._submitted, job, slot, call, ticket, start, expires)
         )
         job.detached = True
+        job.wake = False  # its puller is free again at once
         job.stream.detach()
         return None
 
@@ -852,6 +854,7 @@ class Router:
         assert job.stream is not None
         ticket.when_admitted(partial(self._later, partial(self._admitted, job, call, ticket)))
         job.detached = True
+        job.wake = False  # its puller is free again at once
         job.stream.detach()
 
     def _reattach(self, job: _Job) -> None:
