@@ -1,22 +1,41 @@
 """The application-layer test vectors of docs/PROTOCOL.md, produced by the real code.
 
-:func:`conversation` plays a handshake, one call and one ping between two sans-IO
-connections and returns every frame by vector name, so the test can check the document
-byte for byte and decode each frame back.
+:func:`conversation` plays a handshake, one batch of two calls, its answers and one
+ping between two sans-IO connections and returns every frame by vector name, so the
+test can check the document byte for byte and decode each frame back.
 """
 
 from __future__ import annotations
 
 from plugin_sdk import Message, PluginInfo, replace
-from plugin_sdk.app import Call, Ping, Ready, pong, reply_to_wire
+from plugin_sdk.app import (
+    Ping,
+    Ready,
+    answer_entry,
+    answers_to_wire,
+    call_entry,
+    calls_to_wire,
+    pong,
+)
 from plugin_sdk.wire import ChannelRef, Connection, MessageReceived, RefKind, Role
 
-VECTOR_INFO = PluginInfo("host-mount", ("container.create",), version="1.0")
-VECTOR_CALL = Message("container.create", {"Image": "alpine"}, id="m1")
-VECTOR_REPLY = Message(
-    "container.create",
-    {"Image": "alpine", "HostConfig": {"Binds": ["/data:/var/data"]}},
-    id="m1",
+VECTOR_INFO = PluginInfo("host-mount", ("container.create",), version="1.0", concurrency=2)
+VECTOR_CALLS = (
+    (1, Message("container.create", {"Image": "alpine"}, id="m1")),
+    (2, Message("container.create", {"Image": "busybox"}, id="m2")),
+)
+VECTOR_ANSWERS = tuple(
+    (
+        call_id,
+        replace(
+            Message(
+                "container.create",
+                {**message.body, "HostConfig": {"Binds": ["/data:/var/data"]}},
+                id=message.id,
+            )
+        ),
+    )
+    for call_id, message in VECTOR_CALLS
 )
 
 
@@ -38,13 +57,14 @@ def conversation() -> dict[str, tuple[str, bytes]]:
     sent("ready", "plugin", plugin.send_message(control, Ready(VECTOR_INFO).to_wire()))
     calls, data = host.open()
     sent("OPEN calls channel", "router", data)
-    call = Call(VECTOR_CALL, ChannelRef(RefKind.SENDER)).to_wire()
-    sent("call", "router", host.send_message(calls, call))
-    reply = received[-1].payload["reply"].channel
-    sent("reply", "plugin", plugin.send_message(reply, reply_to_wire(replace(VECTOR_REPLY))))
-    sent("CLOSE reply channel", "plugin", plugin.close(reply))
+    batch = calls_to_wire([call_entry(i, m) for i, m in VECTOR_CALLS])
+    sent("call", "router", host.send_message(calls, batch))
+    answers = answers_to_wire([answer_entry(i, r) for i, r in VECTOR_ANSWERS])
+    sent("replies", "plugin", plugin.send_message(control, answers))
     sent("ping", "router", host.send_message(calls, Ping(ChannelRef(RefKind.SENDER)).to_wire()))
-    sent("pong", "plugin", plugin.send_message(received[-1].payload["reply"].channel, pong()))
+    reply = received[-1].payload["reply"].channel
+    sent("pong", "plugin", plugin.send_message(reply, pong()))
+    sent("CLOSE pong channel", "plugin", plugin.close(reply))
     return frames
 
 
@@ -54,3 +74,13 @@ def hex_lines(data: bytes) -> list[str]:
     lines = [data[:4].hex()]
     lines += [body[i : i + 16].hex(" ") for i in range(0, len(body), 16)]
     return lines
+
+
+def document_blocks() -> str:
+    """The ``app-vector`` blocks as docs/PROTOCOL.md shows them (to regenerate the doc)."""
+    blocks = []
+    for name, (sender, data) in conversation().items():
+        first, *rest = hex_lines(data)
+        rows = "".join(f"     {row}\n" for row in rest)
+        blocks.append(f"```app-vector\nname: {name}\nsender: {sender}\nhex: {first}\n{rows}```\n")
+    return "\n".join(blocks)

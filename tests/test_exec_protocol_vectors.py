@@ -6,10 +6,17 @@ import re
 from pathlib import Path
 
 import msgpack
-from exec_vectors import VECTOR_CALL, VECTOR_INFO, VECTOR_REPLY, conversation, hex_lines
+from exec_vectors import VECTOR_ANSWERS, VECTOR_CALLS, VECTOR_INFO, conversation, hex_lines
 
-from plugin_sdk import Reply, Verdict
-from plugin_sdk.app import Call, Ready, check_pong, parse_handshake, parse_reply, parse_request
+from plugin_sdk.app import (
+    APP_VERSION,
+    CallBatch,
+    Ready,
+    check_pong,
+    parse_answers,
+    parse_handshake,
+    parse_request,
+)
 from plugin_sdk.wire import ChannelRef, RefKind
 
 PROTOCOL = Path(__file__).parent.parent / "docs" / "PROTOCOL.md"
@@ -54,22 +61,21 @@ def test_the_documented_bytes_decode_to_the_documented_payloads() -> None:
         frames[name] = msgpack.unpackb(data[4:], ext_hook=_ext, strict_map_key=False)
     assert frames["OPEN control channel"] == [1, 2]
     assert frames["OPEN calls channel"] == [1, 1]
-    assert frames["CLOSE reply channel"] == [4, 3]
+    assert frames["CLOSE pong channel"] == [4, 3]
     code, channel, ready = frames["ready"]
     assert (code, channel) == (2, 2)
     assert parse_handshake(ready) == Ready(VECTOR_INFO)
+    assert ready["app"] == APP_VERSION == 2
     code, channel, call = frames["call"]
     assert (code, channel) == (2, 1)
-    request = parse_request(call, ChannelRef)
-    assert request == Call(VECTOR_CALL, request.reply)
-    assert request.reply is not None and request.reply.channel == 3
-    code, channel, reply = frames["reply"]
-    assert (code, channel) == (2, 3)
-    assert parse_reply(reply) == Reply(Verdict.CONTINUE, (VECTOR_REPLY,))
+    assert parse_request(call, ChannelRef) == CallBatch(VECTOR_CALLS)
+    code, channel, replies = frames["replies"]
+    assert (code, channel) == (2, 2)  # the answers travel on the control channel
+    assert parse_answers(replies) == list(VECTOR_ANSWERS)
     code, channel, ping = frames["ping"]
     assert (code, channel) == (2, 1)
     assert ping["op"] == "ping"
-    assert isinstance(ping["reply"], ChannelRef) and ping["reply"].channel == 5
+    assert isinstance(ping["reply"], ChannelRef) and ping["reply"].channel == 3
     code, channel, answer = frames["pong"]
-    assert (code, channel) == (2, 5)
+    assert (code, channel) == (2, 3)
     check_pong(answer)
