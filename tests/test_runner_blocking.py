@@ -13,7 +13,7 @@ import os
 import pathlib
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -23,7 +23,7 @@ from app_host import AppHost, RawHost, write_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin_sdk import Message, OptionError, Plugin, Reply, Verdict, drop, handles
+from plugin_sdk import Message, OptionError, Plugin, PluginInfo, Reply, Verdict, drop, handles
 from plugin_sdk.app import Fail, Ping, Ready, call_entry, calls_to_wire, check_pong, parse_handshake
 from plugin_sdk.runner import (
     EXIT_FAILED,
@@ -248,6 +248,69 @@ def test_everything_from_one_read_is_answered_in_one_replies_message() -> None:
     # Nothing else was answered: no second replies message, only the pong's CLOSE and the end.
     assert not [e for e in events if isinstance(e, MessageReceived)]
     assert codes == [EXIT_OK]
+
+
+class _Suspend:
+    """Awaiting it suspends the coroutine, as waiting on any event loop would."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+class ReturnsAwaitables(Upper):
+    """Plain handlers that return awaitables: one finishes at once, one would wait."""
+
+    @handles("ready-now")
+    def ready_now(self, msg: Message) -> Any:
+        async def done() -> Message:
+            return Message("ready-now", "done", id=msg.id)
+
+        return done()
+
+    @handles("would-wait")
+    def would_wait(self, msg: Message) -> Any:
+        async def waits() -> Message:
+            await _Suspend()
+            return msg
+
+        return waits()
+
+
+class HandMade:
+    """Not a plugin_sdk.Plugin: a ServablePlugin whose handle() breaks its contract."""
+
+    def info(self) -> PluginInfo:
+        return PluginInfo("hand-made", ("*",))
+
+    async def start(self) -> None:
+        pass
+
+    async def handle(self, message: Message) -> Reply:
+        if message.type == "raise":
+            raise KeyError(message.id)
+        return message  # type: ignore[return-value]
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_awaitables_from_plain_handlers_are_stepped_and_one_that_waits_is_an_error() -> None:
+    async with blocking_plugin(lambda: ReturnsAwaitables(), []) as (session, control):
+        host = await AppHost.ready(session, control)
+        now, waits, text = await host.call_all(
+            [Message("ready-now", 1), Message("would-wait", 2), Message("text", "t")]
+        )
+    assert now.messages[0].body == "done"
+    assert waits.verdict is Verdict.ERROR and "serve this plugin with trio" in waits.reason
+    assert text.messages[0].body == "T"
+
+
+async def test_a_hand_made_plugin_breaking_its_contract_gets_error_answers() -> None:
+    async with blocking_plugin(HandMade, []) as (session, control):
+        host = await AppHost.ready(session, control)
+        raised, returned = await host.call_all([Message("raise", id="k1"), Message("other")])
+    assert raised == Reply(Verdict.ERROR, (), "KeyError: 'k1'")
+    assert returned.verdict is Verdict.ERROR and "not a Reply" in returned.reason
 
 
 async def test_a_malformed_message_is_answered_with_an_error_naming_it() -> None:

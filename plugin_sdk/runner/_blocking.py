@@ -177,12 +177,45 @@ def _handle(plugin: ServablePlugin, message: Message) -> Reply:
     return reply
 
 
+def _handler(plugin: ServablePlugin) -> Callable[[Message], Reply]:
+    """How to answer one message: :meth:`Plugin.handle_now` when there is one.
+
+    A :class:`~plugin_sdk.Plugin` served here keeps the SDK's ``handle`` (see
+    :func:`serves_without_trio`), and ``handle_now`` answers exactly as it does
+    without making a coroutine to step: a good part of the cost per call.
+    """
+    if not isinstance(plugin, Plugin):
+        return lambda message: _handle(plugin, message)
+    handle_now = plugin.handle_now
+
+    def handle(message: Message) -> Reply:
+        reply = handle_now(message)
+        if type(reply) is Reply:
+            return reply
+        return _handle_pending(message, reply)
+
+    return handle
+
+
+def _handle_pending(message: Message, pending: Any) -> Reply:
+    # handle_now gave an awaitable (a coroutine of the Plugin class): step it.
+    try:
+        reply = _step(pending)
+    except Exception as exc:
+        log.exception("handle() raised on message %s", message.id)
+        return error(f"{type(exc).__name__}: {exc}")
+    if not isinstance(reply, Reply):
+        return error(f"handle() returned {type(reply).__name__}, not a Reply")
+    return reply
+
+
 class _Server:
     """The session's state from the ready handshake on."""
 
     def __init__(self, link: _Link, plugin: ServablePlugin, control: int) -> None:
         self.link = link
         self.plugin = plugin
+        self.handle = _handler(plugin)
         self.control = control
         self.calls: int | None = None
         self.answers: list[Answer] = []
@@ -226,14 +259,14 @@ class _Server:
         if type(request) is CallBatch:
             for skipped in request.skipped:
                 log.error("host sent a call that cannot be answered: %s", skipped)
-            plugin = self.plugin
+            handle = self.handle
             answers = self.answers
             for call_id, message in request.calls:
                 if isinstance(message, AppProtocolError):
                     log.error("host sent a malformed call: %s", message)
                     answers.append(answer_entry(call_id, error(str(message))))
                 else:
-                    answers.append(answer_entry(call_id, _handle(plugin, message)))
+                    answers.append(answer_entry(call_id, handle(message)))
         elif isinstance(request, Ping):
             self.pong(request.reply)
         elif isinstance(request, UnknownRequest):
