@@ -7,7 +7,6 @@ the records and their wire shape (plain dicts, JSON and msgpack friendly).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from plugin_sdk import Message
@@ -84,9 +83,11 @@ class Hop(NamedTuple):
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The one outcome of one input: status, output messages, who decided, and the trace."""
+class Result(NamedTuple):
+    """The one outcome of one input: status, output messages, who decided, and the trace.
+
+    A named tuple, as :class:`Hop` is: immutable, and cheap to make once per input.
+    """
 
     input_id: str
     status: Status
