@@ -33,6 +33,28 @@ class Handler:
     """True for an ``async def`` handler: only :meth:`Plugin.handle` can await it."""
 
 
+class _Dispatch(dict[str, "Handler | None"]):
+    """The handler of each message type looked up so far; a miss is looked up and kept.
+
+    A dict whose ``[]`` runs the dispatch rule only on a miss (``__missing__``): a
+    hit costs one dict lookup, and a router sends a few types many times. Bounded,
+    since types may come from the outside world.
+    """
+
+    __slots__ = ("_find",)
+
+    def __init__(self, find: Callable[[str], Handler | None]) -> None:
+        super().__init__()
+        self._find = find
+
+    def __missing__(self, message_type: str) -> Handler | None:
+        found = self._find(message_type)
+        if len(self) >= _MEMO_LIMIT:
+            self.clear()
+        self[message_type] = found
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class HandlerTable:
     """The handlers of one plugin class, with the lookup the dispatch rule needs."""
@@ -40,8 +62,11 @@ class HandlerTable:
     handlers: tuple[Handler, ...] = ()
     _exact: dict[str, Handler] = field(default_factory=dict, repr=False)
     _globs: tuple[tuple[str, Handler], ...] = field(default=(), repr=False)
-    _memo: dict[str, Handler | None] = field(default_factory=dict, repr=False, compare=False)
-    """Lookups already made: a router sends a few types many times, and globs cost."""
+    dispatch: _Dispatch = field(init=False, repr=False, compare=False)
+    """``dispatch[message_type]``: what :meth:`lookup` answers, as one dict lookup."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dispatch", _Dispatch(self._find))
 
     @classmethod
     def of(cls, handlers: tuple[Handler, ...]) -> HandlerTable:
@@ -56,15 +81,7 @@ class HandlerTable:
 
     def lookup(self, message_type: str) -> Handler | None:
         """The handler for ``message_type`` by the dispatch rule, or None."""
-        try:
-            return self._memo[message_type]
-        except KeyError:
-            pass
-        found = self._find(message_type)
-        if len(self._memo) >= _MEMO_LIMIT:
-            self._memo.clear()  # bounded: types may come from the outside world
-        self._memo[message_type] = found
-        return found
+        return self.dispatch[message_type]
 
     def _find(self, message_type: str) -> Handler | None:
         handler = self._exact.get(message_type)

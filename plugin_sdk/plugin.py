@@ -190,7 +190,7 @@ class Plugin:
         Lets a driver skip the event loop's machinery (a timeout scope, a
         checkpoint) for a call that cannot be interrupted anyway.
         """
-        handler = self._handler_table.lookup(message.type)
+        handler = self._handler_table.dispatch[message.type]
         if handler is None:
             return _PASS
         if handler.is_async:
