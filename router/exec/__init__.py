@@ -16,6 +16,7 @@ from ._errors import PluginProtocolError as PluginProtocolError
 from ._errors import PluginStartError as PluginStartError
 from ._errors import PluginUnavailable as PluginUnavailable
 from ._handle import ExecHandle as ExecHandle
+from ._handle import SubmitDone as SubmitDone
 from ._handle import describe_exit as describe_exit
 from ._restart import CrashHistory as CrashHistory
 from ._restart import RestartPolicy as RestartPolicy
