@@ -224,10 +224,12 @@ class ExecHandle:
         engine's per-call timeout), so a retry reaches the restarted plugin; otherwise,
         and while it is quarantined or stopped, it raises :class:`PluginUnavailable` at
         once. Raises :class:`PluginCrashed` if the plugin dies meanwhile
-        (:class:`PluginProtocolError` if it answered with nonsense), and
-        :class:`ExecError` if it refused this call. When the caller gives up (a timeout
-        cancels the call) the plugin is pinged, and killed and restarted if the ping
-        goes unanswered too.
+        (:class:`PluginProtocolError` if it broke the protocol in its answers), and
+        :class:`ExecError` if the call cannot be sent at all (larger than the plugin's
+        frame limit). A plugin that cannot handle a message answers with an ``error``
+        verdict: that is a reply. When the caller gives up (a timeout cancels the call)
+        the call is forgotten (its late answer ignored) and the plugin is pinged, and
+        killed and restarted if the ping goes unanswered too.
         """
         while True:
             live = self._ready_live()
