@@ -1,0 +1,40 @@
+"""The payload depth check agrees with the plain recursive definition of depth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plugin_sdk.wire._state import payload_too_deep
+
+
+def depth(value: Any) -> int:
+    """Containers nested in ``value``, itself included (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    return 0
+
+
+payloads: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.integers() | st.binary(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300)
+@given(payloads, st.integers(1, 12))
+def test_too_deep_exactly_when_depth_exceeds_the_limit(payload: Any, limit: int) -> None:
+    assert payload_too_deep(payload, limit) == (depth(payload) > limit)
+
+
+def test_a_wide_shallow_batch_is_not_too_deep() -> None:
+    message = {"type": "t", "body": {"a": [1, {"b": 2}]}, "id": "m", "headers": {}}
+    batch = {"op": "replies", "replies": [[i, "continue", [message], ""] for i in range(500)]}
+    assert depth(batch) == 8
+    assert not payload_too_deep(batch, 8)
+    assert payload_too_deep(batch, 7)
