@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import operator
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -308,11 +309,28 @@ class Receiver(_ReadEnd, trio.abc.ReceiveChannel[Any]):
     (unless it already ended), so the writer's next ``send`` fails.
     """
 
-    __slots__ = ("_queue",)
+    __slots__ = ("_listener", "_queue")
 
     def __init__(self, session: Session, channel: int | None) -> None:
         super().__init__(session, channel)
         self._queue: deque[tuple[Any, int]] = deque()
+        self._listener: Callable[[Any], None] | None = None
+
+    def listen(self, listener: Callable[[Any], None]) -> None:
+        """Hand every message to ``listener(payload)`` as it arrives, instead of queueing it.
+
+        The listener runs in the session's reading task, right as each message is
+        decoded (messages already queued go first, from this call): no task wakes up
+        per message. It must be quick and must not raise (an exception would end the
+        session's reading). ``receive`` then only reports the end of the channel:
+        :class:`EndOfChannel`, a reset, or the session's end, as usual.
+        """
+        self._listener = listener
+        queue = self._queue
+        while queue:
+            payload, size = queue.popleft()
+            self._consumed(size)
+            listener(payload)
 
     @property
     def buffered(self) -> int:
@@ -320,6 +338,11 @@ class Receiver(_ReadEnd, trio.abc.ReceiveChannel[Any]):
         return len(self._queue)
 
     def _on_message(self, payload: Any, size: int) -> None:
+        listener = self._listener
+        if listener is not None:
+            self._consumed(size)
+            listener(payload)
+            return
         self._queue.append((payload, size))
         if self._lot:
             self._lot.unpark_all()

@@ -126,6 +126,7 @@ class Session:
         self._writer_lot = ParkingLot()  # the writer waits here for bytes to send
         self._space_lot = ParkingLot()  # senders wait here for the buffer to drain
         self._closing = False  # the writer exits once the buffer is empty
+        self._sending = False  # the writer holds bytes taken from the buffer
         self._data_chunk = 0  # largest DATA payload per frame; set by the peer's HELLO
 
         self._dead: tuple[str, ProtocolError | None] | None = None
@@ -389,18 +390,42 @@ class Session:
                         continue
                     await self._gather()
                     data = self._outbuf
+                    if not data:
+                        continue  # flush_nowait() wrote it meanwhile
                     self._outbuf = bytearray()
                     if self._space_lot:
                         self._space_lot.unpark_all()
                     sent = self._write_now(data)
                     if sent < len(data):
-                        await self._send.send_all(memoryview(data)[sent:])
+                        self._sending = True
+                        try:
+                            await self._send.send_all(memoryview(data)[sent:])
+                        finally:
+                            self._sending = False
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._terminate(f"session ended: the transport failed while sending ({exc!r})")
             finally:
                 self._writer_done.set()
                 self._outbuf = bytearray()
                 await trio.aclose_forcefully(self._send)
+
+    def flush_nowait(self) -> None:
+        """Write what is queued now, from this task, if the transport takes it at once.
+
+        For a caller that knows nothing else is coming soon (one request, alone): the
+        writer task would otherwise wait a scheduling round or two to gather more
+        frames, which one at a time is latency for nothing. Bytes the pipe does not
+        take stay queued for the writer; while the writer is itself sending, this
+        does nothing (bytes must keep their order).
+        """
+        data = self._outbuf
+        if self._sending or not data or self._writer_done.is_set():
+            return
+        sent = self._write_now(data)
+        if sent:
+            del data[:sent]
+            if self._space_lot:
+                self._space_lot.unpark_all()
 
     def _write_now(self, data: bytearray) -> int:
         """Write what a pipe takes at once, without trio; return how many bytes went.

@@ -140,6 +140,8 @@ class Live:
                 pass  # no credit, too large, session gone: the flusher sorts it out
             else:
                 table.sent(table.take())
+                if self.session is not None:
+                    self.session.flush_nowait()  # alone: no point gathering more
                 return call_id
         self._flush_armed = True
         self._flush_lot.unpark_all()
@@ -233,6 +235,9 @@ class Live:
     async def _pump(self) -> None:
         control = self.control
         assert control is not None
+        # Answers are absorbed as the session decodes them (no task wakes per batch);
+        # this task only learns how the control channel ends.
+        control.listen(self._on_answers)
         while self.death is None:
             try:
                 payload = await control.receive()
@@ -243,9 +248,16 @@ class Live:
                 return  # else the plugin is going away: its exit tells the rest
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # the session ended: the supervisor finds out why
+            self._on_answers(payload)  # not reached while listening; kept for safety
+
+    def _on_answers(self, payload: object) -> None:
+        """The control channel's listener: runs in the session's reading task."""
+        if self.death is not None:
+            return
+        try:
             self._absorb(payload)
-            while self.death is None and control.buffered:
-                self._absorb(control.receive_nowait())
+        except Exception:  # never into the session's reading: that would end it
+            log.exception("plugin %s: handling its answers failed", self.label)
 
     def _die_control_closed(self) -> None:
         self.die(
