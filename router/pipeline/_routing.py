@@ -55,10 +55,12 @@ class Call(NamedTuple):
 
 @dataclass(slots=True)
 class _Branch:
-    """A message at one position of one pipeline; never changed once made.
+    """A message at one position of one pipeline.
 
+    Never changed while queued or outstanding; a branch whose call completed with a
+    common reply becomes its own child in place (see ``Routing._simple_reply``).
     Not ``frozen``: a frozen dataclass pays a ``object.__setattr__`` per field on
-    creation, and the router makes one of these per plugin call.
+    creation.
     """
 
     key: Key
@@ -305,9 +307,11 @@ class Routing:
         """The common replies, decided before any general check: the branch's one child.
 
         A pass, or a replace by one plain Message of the same type within the message
-        budget: the hop is recorded and the child (not yet advanced) returned. Any
-        other reply: None, nothing recorded, and the general rules decide. Does what
-        ``_hop`` and ``_continue`` do, in one frame: it runs once per plugin call.
+        budget: the hop is recorded and the child (not yet advanced) returned: the
+        branch itself, moved on. Any other reply: None, nothing recorded or changed,
+        and the general rules decide. Does what ``_hop`` and ``_continue`` do, in one
+        frame: it runs once per plugin call. ``branch`` must have just been taken from
+        the outstanding calls.
         """
         if type(reply) is not Reply or reply.verdict is not _CONTINUE:
             return None
@@ -337,7 +341,14 @@ class Routing:
         if parent is not None and message is not old:
             # As in _continue: a same-type reply in a derived pipeline keeps its lineage.
             message = _with_lineage(message, branch.lineage, parent)
-        return _Branch((*key, 0), message, pipeline, position + 1, branch.lineage, parent)
+        # The branch becomes its own only child, in place: once its call is taken from
+        # the outstanding ones nothing else holds it (hops and finals keep its key and
+        # message, never the branch), and this saves an object per plugin call.
+        branch.key = (*key, 0)
+        branch.message = message
+        branch.position = position + 1
+        branch.attempt = 1
+        return branch
 
     def _hop(self, branch: _Branch, verdict: HopVerdict, duration: float, reason: str) -> None:
         info = branch.pipeline[branch.position]
