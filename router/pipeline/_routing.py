@@ -3,7 +3,9 @@
 The driver (the trio engine, or a test) asks :meth:`Routing.pending` for calls to
 make, makes them however it likes (in any order, concurrently), and reports each
 outcome with :meth:`Routing.complete`, until :attr:`Routing.done`; then
-:meth:`Routing.result` gives the one :class:`~router.result.Result`. The rules are
+:meth:`Routing.result` gives the one :class:`~router.result.Result`. A driver that
+makes the next calls as soon as it can reports with :meth:`Routing.complete_next`
+instead, which also hands out those calls (what ``pending()`` would). The rules are
 in docs/ROUTING.md.
 
 Every branch has a *key*: the path of child indices from the input down the tree
