@@ -1,4 +1,4 @@
-"""Receiver.listen (messages handed over as decoded) and Session.flush_nowait (no gathering)."""
+"""Receiver.listen (messages handed over as decoded) and Sender.send_now (no gathering)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ async def test_a_listening_receiver_still_reports_the_end_of_the_channel() -> No
         assert got == [1]
 
 
-async def test_flush_nowait_puts_a_frame_on_the_pipe_before_the_writer_task_runs() -> None:
+async def test_send_now_puts_a_frame_on_the_pipe_before_the_writer_task_runs() -> None:
     to_peer_r, to_peer_w = os.pipe()
     from_peer_r, from_peer_w = os.pipe()
     os.set_blocking(to_peer_r, False)
@@ -67,11 +67,10 @@ async def test_flush_nowait_puts_a_frame_on_the_pipe_before_the_writer_task_runs
         sender = await session.open_sender()
         await trio.testing.wait_all_tasks_blocked()
         drain()  # HELLO and OPEN
-        sender.send_nowait("now")
-        session.flush_nowait()  # no checkpoint in between: the writer task has not run
+        sender.send_now("now")  # no checkpoint after it: the writer task has not run
         payloads = [e.payload for e in drain() if isinstance(e, MessageReceived)]
         assert payloads == ["now"]
         sender.send_nowait("later")
-        assert drain() == []  # without flush_nowait the writer task sends it, later
+        assert drain() == []  # send_nowait leaves it to the writer task, later
         await trio.testing.wait_all_tasks_blocked()
         assert [e.payload for e in drain() if isinstance(e, MessageReceived)] == ["later"]

@@ -254,6 +254,21 @@ class Sender(_WriteEnd, trio.abc.SendChannel[Any]):
     def send_nowait(self, value: Any) -> None:
         """Send one message if that needs no waiting, else raise :class:`trio.WouldBlock`
         (nothing sent). Saves the scheduling round of ``send`` for batches."""
+        self._session._send_message(self._ready_channel(), value)
+
+    def send_now(self, value: Any) -> None:
+        """Like :meth:`send_nowait`, but written to the transport from this task when
+        nothing is queued ahead of it.
+
+        For a request sent alone: the session's writer task would otherwise wake and
+        wait a scheduling round or two to gather more frames, which one at a time is
+        latency for nothing. What the transport does not take at once is queued for
+        the writer as usual.
+        """
+        self._session._send_message(self._ready_channel(), value, now=True)
+
+    def _ready_channel(self) -> int:
+        """The channel, if a message can go out without waiting; else WouldBlock."""
         self._raise_if_unusable()
         channel = self._channel
         session = self._session
@@ -263,7 +278,7 @@ class Sender(_WriteEnd, trio.abc.SendChannel[Any]):
             or len(session._outbuf) > session._high_water
         ):
             raise trio.WouldBlock
-        session._send_message(channel, value)
+        return channel
 
 
 class _ReadEnd(_End):

@@ -259,12 +259,13 @@ class Session:
             self._writer_lot.unpark_all()
         self._outbuf += data
 
-    def _send_message(self, channel: int, payload: Any) -> None:
+    def _send_message(self, channel: int, payload: Any, *, now: bool = False) -> None:
         """Encode and queue one MESSAGE, then bind the ends its references created.
 
         Binding waits until the frame is queued so that an end closed before its
         reference went out can send its CLOSE or RESET *after* the frame that
-        creates the channel.
+        creates the channel. ``now``: write it from this task if nothing is queued
+        ahead of it (see :meth:`Sender.send_now`).
         """
         binding: list[tuple[_End, int]] = []
         self._binding = binding
@@ -272,7 +273,12 @@ class Session:
             frame = self._conn.send_message(channel, payload)
         finally:
             self._binding = None
-        self._write(frame)
+        if now and not self._outbuf and not self._sending and not self._writer_done.is_set():
+            sent = self._write_now(frame)
+            if sent:
+                frame = frame[sent:]
+        if frame:
+            self._write(frame)
         for end, bound in binding:
             end._bound(bound)
 
@@ -390,8 +396,6 @@ class Session:
                         continue
                     await self._gather()
                     data = self._outbuf
-                    if not data:
-                        continue  # flush_nowait() wrote it meanwhile
                     self._outbuf = bytearray()
                     if self._space_lot:
                         self._space_lot.unpark_all()
@@ -409,25 +413,7 @@ class Session:
                 self._outbuf = bytearray()
                 await trio.aclose_forcefully(self._send)
 
-    def flush_nowait(self) -> None:
-        """Write what is queued now, from this task, if the transport takes it at once.
-
-        For a caller that knows nothing else is coming soon (one request, alone): the
-        writer task would otherwise wait a scheduling round or two to gather more
-        frames, which one at a time is latency for nothing. Bytes the pipe does not
-        take stay queued for the writer; while the writer is itself sending, this
-        does nothing (bytes must keep their order).
-        """
-        data = self._outbuf
-        if self._sending or not data or self._writer_done.is_set():
-            return
-        sent = self._write_now(data)
-        if sent:
-            del data[:sent]
-            if self._space_lot:
-                self._space_lot.unpark_all()
-
-    def _write_now(self, data: bytearray) -> int:
+    def _write_now(self, data: bytes | bytearray) -> int:
         """Write what a pipe takes at once, without trio; return how many bytes went.
 
         ``FdStream.send_all`` yields to the scheduler before writing: one more round

@@ -135,13 +135,11 @@ class Live:
             assert calls is not None
             entries = table.outbox
             try:
-                calls.send_nowait(calls_to_wire(entries))
+                calls.send_now(calls_to_wire(entries))  # alone: no point gathering more
             except Exception:
                 pass  # no credit, too large, session gone: the flusher sorts it out
             else:
                 table.sent(table.take())
-                if self.session is not None:
-                    self.session.flush_nowait()  # alone: no point gathering more
                 return call_id
         self._flush_armed = True
         self._flush_lot.unpark_all()
