@@ -74,10 +74,6 @@ class _Branch:
     """Id of the message this branch's pipeline was derived from (None: the input's own)."""
     attempt: int = 1
 
-    @property
-    def derived(self) -> bool:
-        return self.parent is not None
-
 
 @dataclass(frozen=True, slots=True)
 class _Failure:
