@@ -229,9 +229,8 @@ class Routing:
             self._settle(branch, reply, duration, error, timed_out, expired)
         elif not self._abandoned(branch):
             self._settle(branch, reply, duration, error, timed_out, expired)
-        if not self._ready or self.done:
-            return []
-        return self.pending()
+        # Nothing ready: done, or waiting for other calls; pending() would say [] too.
+        return self.pending() if self._ready else []
 
     def result(self) -> Result:
         """The input's one result; only once :attr:`done`."""
