@@ -250,6 +250,10 @@ class Routing:
             )
         trace = tuple([hop for _, _, hop in hops])
         finals = self._finals if linear else sorted(self._finals, key=_final_key)
+        if len(finals) == 1:  # the usual end: one message delivered (or derived)
+            _, message, derived = finals[0]
+            if not derived:
+                return Result(self.message.id, Status.DELIVERED, (message,), None, "", trace)
         messages = tuple([m for _, m, _ in finals])
         for _, _, derived in finals:
             if not derived:
