@@ -250,7 +250,7 @@ class Routing:
             )
         trace = tuple([hop for _, _, hop in hops])
         finals = self._finals if linear else sorted(self._finals, key=_final_key)
-        if len(finals) == 1:  # the usual end: one message delivered (or derived)
+        if len(finals) == 1:  # the usual end: the input delivered as one message
             _, message, derived = finals[0]
             if not derived:
                 return Result(self.message.id, Status.DELIVERED, (message,), None, "", trace)
