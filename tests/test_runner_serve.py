@@ -221,6 +221,46 @@ async def test_calls_in_flight_when_the_calls_channel_closes_are_answered_before
     assert plugin.stopped
 
 
+class Mixed(Recorder):
+    """An async handler and a plain one: the plain one is answered at once when idle."""
+
+    @handles("note")
+    def note(self, msg: Message) -> Message:
+        self.handled.append(msg.id)
+        return msg
+
+
+async def test_plain_handlers_keep_their_turn_behind_calls_in_progress(
+    autojump_clock: Any,
+) -> None:
+    plugin = Mixed("1")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        ids = ["n0", "w1", "n2", "w3", "n4"]
+        messages = [Message("note" if i[0] == "n" else "work", 0.5, id=i) for i in ids]
+        await host.call_all(messages)
+        # Alone, a plain call is answered at once; behind a call in progress it waits.
+        await host.call(Message("note", 0, id="n5"))
+    assert plugin.handled == [*ids, "n5"]
+    answer_order = [call_id for answers in host.received for call_id, _ in answers]
+    assert answer_order == [1, 2, 3, 4, 5, 6]
+    assert plugin.peak == 1
+
+
+class OwnHandle(Recorder):
+    """Replaces handle(): the runner must call it, not the handler table."""
+
+    async def handle(self, message: Message) -> Reply:
+        return Reply(Verdict.DROP, (), f"own handle saw {message.id}")
+
+
+async def test_a_plugin_replacing_handle_is_served_through_it(autojump_clock: Any) -> None:
+    async with serving(lambda: OwnHandle(), []) as (session, control):
+        host = await ready_host(session, control)
+        reply = await host.call(Message("work", 0, id="x"))
+    assert reply == Reply(Verdict.DROP, (), "own handle saw x")
+
+
 async def test_pings_are_answered_while_every_worker_is_busy(autojump_clock: Any) -> None:
     plugin = Recorder("1")
     async with serving(lambda: plugin, []) as (session, control):

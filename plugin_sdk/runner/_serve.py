@@ -2,7 +2,8 @@
 graceful end. Transport-agnostic: FD 3/4 in a real plugin, memory streams in tests.
 
 Calls arrive in batches; each goes to a fixed pool of ``concurrency`` workers in
-order. Answers are gathered and sent on the control channel as one ``replies``
+order (or, for a plain ``def`` handler with nothing else in progress, is answered at
+once). Answers are gathered and sent on the control channel as one ``replies``
 message per scheduling round: the first answer queued wakes the flusher, which runs
 once every worker woken in the same round has queued its own.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -29,6 +30,7 @@ from ..app import (
     pong,
 )
 from ..message import Message
+from ..plugin import Plugin
 from ..reply import Reply, error
 from ..session import (
     HandshakeError,
@@ -108,7 +110,7 @@ async def _serve(
         return code
 
 
-_Job = tuple[int, Message | AppProtocolError]
+_Job = tuple[int, Message | AppProtocolError | Awaitable[Reply]]
 
 
 class _Answers:
@@ -162,81 +164,128 @@ class _Answers:
 async def _serve_calls(
     plugin: ServablePlugin, calls: Receiver, control: Sender, concurrency: int
 ) -> int:
-    # Calls queue FIFO for a fixed pool of workers: with concurrency 1 the plugin sees
-    # messages in the order they were sent, and pings never wait behind handlers.
-    queue_in, queue_out = trio.open_memory_channel[_Job](math.inf)
     answers = _Answers(control)
     code = EXIT_OK
     async with trio.open_nursery() as flushing:
         flushing.start_soon(answers.run)
         try:
             async with trio.open_nursery() as nursery:
-                for _ in range(concurrency):
-                    nursery.start_soon(_worker, plugin, queue_out.clone(), answers)
-                queue_out.close()
-                async with queue_in:
-                    code = await _read_requests(calls, queue_in, nursery)
+                dispatcher = _Dispatcher(plugin, answers, nursery, concurrency)
+                code = await dispatcher.read_requests(calls)
         finally:
             answers.close()
     return code
 
 
-async def _read_requests(
-    calls: Receiver, queue: trio.MemorySendChannel[_Job], nursery: trio.Nursery
-) -> int:
-    try:
-        async for payload in calls:
-            try:
-                request = parse_request(payload, Sender)
-            except AppProtocolError as exc:
-                log.error("host sent a malformed request: %s", exc)
-                continue
-            if isinstance(request, CallBatch):
-                for skipped in request.skipped:
-                    log.error("host sent a call that cannot be answered: %s", skipped)
-                for job in request.calls:
-                    queue.send_nowait(job)
-            elif isinstance(request, Ping):
-                nursery.start_soon(_pong, request.reply)
-            else:
-                nursery.start_soon(_refuse, request)
-    except SessionBroken as exc:
-        log.error("session broke: %s", exc)
-        return EXIT_FAILED
-    except SessionClosed:
-        pass
-    return EXIT_OK
+class _Dispatcher:
+    """Hands each call to a fixed pool of ``concurrency`` workers, in order.
 
+    Calls queue FIFO, so with concurrency 1 the plugin sees messages in the order they
+    were sent, and pings never wait behind handlers. A plain-``def`` handler of a
+    :class:`~plugin_sdk.Plugin` is answered in the reading task instead when nothing
+    else is queued or running: it never waits, so it overlaps no other call, and it
+    saves the worker's scheduling round per call.
+    """
 
-async def _worker(
-    plugin: ServablePlugin, queue: trio.MemoryReceiveChannel[_Job], answers: _Answers
-) -> None:
-    async with queue:
-        while True:
-            # Take queued calls without a scheduling round each: a batch handled by
-            # handlers that never wait is then answered in one round, so in one message.
+    def __init__(
+        self,
+        plugin: ServablePlugin,
+        answers: _Answers,
+        nursery: trio.Nursery,
+        concurrency: int,
+    ) -> None:
+        self.plugin = plugin
+        self.answers = answers
+        self.nursery = nursery
+        self.queue, queue_out = trio.open_memory_channel[_Job](math.inf)
+        self.queued = 0
+        """Calls handed to the workers and not answered yet (queued or running)."""
+        self.handle_now = (
+            plugin.handle_now
+            if isinstance(plugin, Plugin) and type(plugin).handle is Plugin.handle
+            else None
+        )
+        for _ in range(concurrency):
+            nursery.start_soon(self.worker, queue_out.clone())
+        queue_out.close()
+
+    async def read_requests(self, calls: Receiver) -> int:
+        """Serve the calls channel until it ends; return the exit code."""
+        async with self.queue:
             try:
-                call_id, message = queue.receive_nowait()
-            except trio.WouldBlock:
+                async for payload in calls:
+                    self.on_request(payload)
+            except SessionBroken as exc:
+                log.error("session broke: %s", exc)
+                return EXIT_FAILED
+            except SessionClosed:
+                pass
+        return EXIT_OK
+
+    def on_request(self, payload: object) -> None:
+        try:
+            request = parse_request(payload, Sender)
+        except AppProtocolError as exc:
+            log.error("host sent a malformed request: %s", exc)
+            return
+        if isinstance(request, CallBatch):
+            for skipped in request.skipped:
+                log.error("host sent a call that cannot be answered: %s", skipped)
+            for call_id, message in request.calls:
+                self.on_call(call_id, message)
+        elif isinstance(request, Ping):
+            self.nursery.start_soon(_pong, request.reply)
+        else:
+            self.nursery.start_soon(_refuse, request)
+
+    def on_call(self, call_id: int, message: Message | AppProtocolError) -> None:
+        handle_now = self.handle_now
+        if handle_now is None or self.queued or not isinstance(message, Message):
+            self.queued += 1
+            self.queue.send_nowait((call_id, message))
+            return
+        reply = handle_now(message)
+        if isinstance(reply, Reply):
+            self.answers.add(answer_entry(call_id, reply))
+        else:
+            # An async handler: a worker awaits what handle_now began.
+            self.queued += 1
+            self.queue.send_nowait((call_id, reply))
+
+    async def worker(self, queue: trio.MemoryReceiveChannel[_Job]) -> None:
+        """Answer queued calls until the queue closes."""
+        async with queue:
+            while True:
+                # Take queued calls without a scheduling round each: a batch handled by
+                # handlers that never wait is then answered in one round, so in one
+                # message.
                 try:
-                    call_id, message = await queue.receive()
+                    call_id, job = queue.receive_nowait()
+                except trio.WouldBlock:
+                    try:
+                        call_id, job = await queue.receive()
+                    except trio.EndOfChannel:
+                        return
                 except trio.EndOfChannel:
                     return
-            except trio.EndOfChannel:
-                return
-            answers.add(answer_entry(call_id, await _handle(plugin, message)))
+                try:
+                    reply = await self.run(job)
+                finally:
+                    self.queued -= 1
+                self.answers.add(answer_entry(call_id, reply))
 
-
-async def _handle(plugin: ServablePlugin, message: Message | AppProtocolError) -> Reply:
-    if isinstance(message, AppProtocolError):
-        log.error("host sent a malformed call: %s", message)
-        return error(str(message))
-    try:
-        return await plugin.handle(message)
-    except Exception as exc:
-        # The plugin API never raises here; a hand-made ServablePlugin might.
-        log.exception("handle() raised on message %s", message.id)
-        return error(f"{type(exc).__name__}: {exc}")
+    async def run(self, job: Message | AppProtocolError | Awaitable[Reply]) -> Reply:
+        if isinstance(job, AppProtocolError):
+            log.error("host sent a malformed call: %s", job)
+            return error(str(job))
+        if not isinstance(job, Message):
+            return await job  # begun by Plugin.handle_now, which never raises
+        try:
+            return await self.plugin.handle(job)
+        except Exception as exc:
+            # The plugin API never raises here; a hand-made ServablePlugin might.
+            log.exception("handle() raised on message %s", job.id)
+            return error(f"{type(exc).__name__}: {exc}")
 
 
 async def _pong(reply: Sender) -> None:
