@@ -313,6 +313,20 @@ async def test_a_hand_made_plugin_breaking_its_contract_gets_error_answers() -> 
     assert returned.verdict is Verdict.ERROR and "not a Reply" in returned.reason
 
 
+class OwnHandle(Upper):
+    """Replaces handle() (main() would serve it on trio; serve_blocking() may be given it)."""
+
+    async def handle(self, message: Message) -> Reply:
+        return drop(f"own handle saw {message.id}")
+
+
+async def test_a_plugin_replacing_handle_is_served_through_it() -> None:
+    async with blocking_plugin(lambda: OwnHandle(), []) as (session, control):
+        host = await AppHost.ready(session, control)
+        reply = await host.call(Message("text", "t", id="x"))
+    assert reply == drop("own handle saw x")
+
+
 async def test_a_malformed_message_is_answered_with_an_error_naming_it() -> None:
     async with blocking_plugin(lambda: Upper(), []) as (session, control):
         host = await AppHost.ready(session, control)
