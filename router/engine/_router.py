@@ -636,6 +636,9 @@ class Router:
 
     @staticmethod
     def _reserve(snapshot: _Snapshot, calls: list[Call]) -> list[tuple[Call, Ticket]]:
+        if len(calls) == 1:  # the usual case, without a comprehension's frame
+            call = calls[0]
+            return [(call, snapshot.slots[call.plugin].gate.reserve())]
         return [(call, snapshot.slots[call.plugin].gate.reserve()) for call in calls]
 
     async def _run(self, job: _Job) -> Result | None:
@@ -674,7 +677,8 @@ class Router:
         routing = job.routing
         snapshot = job.snapshot
         slots = snapshot.slots
-        clock = trio.current_time
+        # The run's clock itself: trio.current_time() reaches it through two more calls.
+        clock = trio.lowlevel.current_clock().current_time
         calls = [(call, ticket)]
         # When the previous call ended, if nothing has yielded since: the next call
         # starts then, which saves a clock read per hop (the bookkeeping between two
@@ -726,7 +730,7 @@ class Router:
                 ended = None
             else:
                 start = clock() if ended is None else ended
-                outcome = self._call_sync(routing, slot, call, ticket, start)
+                outcome = self._call_sync(routing, slot, call, ticket, start, clock)
                 if isinstance(outcome, tuple):
                     ended, following = outcome
                     calls = self._reserve(snapshot, following)
@@ -747,7 +751,13 @@ class Router:
             await self._drive_all(job, calls)
 
     def _call_sync(
-        self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket, start: float
+        self,
+        routing: Routing,
+        slot: _Slot,
+        call: Call,
+        ticket: Ticket,
+        start: float,
+        clock: Callable[[], float] = trio.current_time,
     ) -> tuple[float, list[Call]] | Awaitable[Reply]:
         """Call an admitted in-process plugin inline; return when it ended, and what next.
 
@@ -773,7 +783,7 @@ class Router:
                     return outcome
                 reply = outcome
         ticket.release()
-        ended = trio.current_time()
+        ended = clock()
         duration = ended - start
         _record(slot, reply, error, duration)
         following = routing.complete_next(
@@ -1303,9 +1313,15 @@ async def _await_submitted(
     return outcome
 
 
+_NUMBER: Final = (int, float)  # a tuple: ``int | float`` builds a union object per call
+
+
 def _expiry(message: Message, now: float) -> float:
     """The message's ``deadline`` header (epoch seconds) on trio's clock, or +inf."""
-    deadline = message.headers.get(Headers.DEADLINE)
-    if not isinstance(deadline, int | float) or isinstance(deadline, bool):
+    headers = message.headers
+    if not headers:
+        return math.inf  # the usual case, without a lookup
+    deadline = headers.get(Headers.DEADLINE)
+    if not isinstance(deadline, _NUMBER) or isinstance(deadline, bool):
         return math.inf
     return now + (deadline - time.time())
