@@ -79,6 +79,7 @@ async def test_a_builtin_served_by_the_runner_conforms() -> None:
             [PY, str(PLUGINS / "raw_plugin.py"), "unknown-id"],
             "answered call 1001, which was never made",
         ),
+        ([PY, str(PLUGINS / "raw_plugin.py"), "answer-twice"], "answered call 1 twice"),
         ([PY, "-m", "plugin_sdk", "examples.authz_chain:ImagePolicy", ""], "refused to start"),
         (["/nonexistent/plugin"], "not found"),
     ],

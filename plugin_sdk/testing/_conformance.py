@@ -17,8 +17,8 @@ language to the same contract the router relies on:
 
 Throughout, what the router counts as a crash is a problem: a malformed ``replies``
 message, an answer to a call never made, the control channel closed with calls
-unanswered. After one of those no more calls are made (the router would have killed
-the plugin); an answer given twice is a problem too.
+unanswered. After one of those the checks stop and the plugin is killed, as the
+router would; an answer given twice is a problem too.
 
 Every failed check becomes a line in :attr:`ConformanceReport.problems`; nothing raises
 but :meth:`ConformanceReport.raise_for_problems` (and :func:`assert_conforms`).
@@ -114,13 +114,16 @@ async def check_plugin(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_drain, process.stdout, None)
             nursery.start_soon(_drain, process.stderr, stderr)
-            await _converse(process, messages, timeout, report)
-            with trio.move_on_after(timeout):
-                report.exit_code = await process.wait()
-            if report.exit_code is None:
-                report.problems.append(f"did not exit within {timeout:g}s after FD 3 closed")
-            elif report.exit_code != 0:
-                report.problems.append(f"exited with status {report.exit_code} after FD 3 closed")
+            crashed = await _converse(process, messages, timeout, report)
+            if not crashed:  # else the router would kill it, as aclose() below does
+                with trio.move_on_after(timeout):
+                    report.exit_code = await process.wait()
+                if report.exit_code is None:
+                    report.problems.append(f"did not exit within {timeout:g}s after FD 3 closed")
+                elif report.exit_code != 0:
+                    report.problems.append(
+                        f"exited with status {report.exit_code} after FD 3 closed"
+                    )
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
@@ -180,23 +183,27 @@ async def _converse(
     messages: Sequence[Message],
     timeout: float,
     report: ConformanceReport,
-) -> None:
+) -> bool:
+    """Run the checks over a session with the plugin; return whether it crashed."""
+    crashed = False
     try:
         async with open_session(
             process.from_plugin, process.to_plugin, Role.INITIATOR, handshake_timeout=timeout
         ) as session:
             handshake = await _handshake(session, timeout, report)
             if handshake is None:
-                return
+                return False
             info, control = handshake
             report.info = info
             async with await session.open_sender() as calls, trio.open_nursery() as nursery:
                 caller = _Caller(calls, timeout, report)
                 nursery.start_soon(caller.read_answers, control)
                 await _checks(session, caller, info, messages, timeout, report)
+                crashed = caller.crash is not None
                 nursery.cancel_scope.cancel()
     except SessionError as exc:
         report.problems.append(f"session failed: {exc}")
+    return crashed
 
 
 async def _handshake(
@@ -365,6 +372,8 @@ async def _checks(
             for i in range(info.concurrency)
         ]
         await batch(together, f"a batch of {info.concurrency} calls")
+    if caller.crash is not None:
+        return  # the router would kill it now: nothing more to learn
     try:
         answer = await _request(session, calls, {"op": "conformance.unknown-op"}, timeout)
         report.problems.append(f"answered a request with an unknown op: {answer!r}")

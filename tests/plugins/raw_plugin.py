@@ -12,6 +12,8 @@ argv[1] is the mode:
   answering.
 - ``unknown-id``: answers its first call under the id ``id + 1000`` (a call never
   made), later ones correctly.
+- ``answer-twice``: sends every ``replies`` message twice (the router ignores the
+  second answers; the conformance check reports them).
 - ``garbage-first``: writes text on FD 4 instead of HELLO.
 """
 
@@ -66,9 +68,9 @@ async def main(mode: str) -> None:
                 if mode == "close-control":
                     await control.aclose()
                     await trio.sleep_forever()  # the router kills us
-                await control.send(
-                    {"op": "replies", "replies": answers_to(mode, request["calls"], first)}
-                )
+                replies = {"op": "replies", "replies": answers_to(mode, request["calls"], first)}
+                for _ in range(2 if mode == "answer-twice" else 1):
+                    await control.send(replies)
                 first = False
             elif isinstance(reply, Sender):
                 async with reply:
