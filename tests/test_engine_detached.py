@@ -23,7 +23,7 @@ from routing_model import (
 from submit_handles import SubmitHandle, SyncHandle
 
 import router
-from plugin_sdk import Headers, Message, OnError, PluginInfo
+from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply
 from router.handle import PluginHandle
 from router.result import Result, Status
 
@@ -221,3 +221,32 @@ async def test_a_cancelled_route_drops_the_late_answer_and_frees_the_plugins_tur
         result = await r.route(Message("a.x", "next"))
     assert result.status is Status.DELIVERED and held.in_flight == 0
     assert held.seen[-1] == result.input_id
+
+
+class _AsyncAfterAll(SyncHandle):
+    """``call_now`` hands back an awaitable: an async handler behind a sync-looking call."""
+
+    def call_now(self, message: Message) -> Reply:
+        async def later() -> Reply:
+            await trio.sleep(1)
+            return SyncHandle.call_now(self, message)
+
+        return later()  # type: ignore[return-value]
+
+
+async def test_a_lone_next_call_that_turns_out_async_is_awaited_under_its_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    first = SyncHandle(_echo("first"))
+    slow = _AsyncAfterAll(_echo("slow", timeout=0.5))
+    fine = _AsyncAfterAll(_echo("fine", timeout=5.0))
+    after = SyncHandle(_echo("after", concurrency=1))
+    async with router.open([first, slow], max_in_flight=4) as r:
+        timed_out = [res async for res in r.route_stream(_items(_messages(3)))]
+    async with router.open([first, fine, after], max_in_flight=4) as r:
+        delivered = [res async for res in r.route_stream(_items(_messages(3)))]
+        one = await r.route(Message("a.x", "one"))
+    assert [res.reason for res in timed_out] == ["timed out after 0.5s"] * 3
+    assert [res.status for res in delivered] == [Status.DELIVERED] * 3
+    assert [h.plugin for h in one.trace] == ["first", "fine", "after"]
+    assert after.seen == [*(f"m{i}" for i in range(3)), one.input_id]
