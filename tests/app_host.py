@@ -11,6 +11,7 @@ bytes are cut.
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,9 @@ from plugin_sdk.wire import (
 )
 
 Answers = list[tuple[int, Reply]]
+
+READ_TIMEOUT = 10.0
+"""How long :class:`RawHost` waits for the plugin before failing the test."""
 
 
 class AppHost:
@@ -125,7 +129,7 @@ class RawHost:
                 if wanted(event):
                     self.events.remove(event)
                     return event
-            data = os.read(self.read_fd, 1 << 16)
+            data = self._read()
             self.events += self.conn.receive_data(data)
             self.write_fd_out()
             if not data and not any(wanted(e) for e in self.events):
@@ -159,5 +163,12 @@ class RawHost:
     def read_to_eof(self) -> list[Event]:
         """Every event until the plugin's end of the stream."""
         while not any(isinstance(e, SessionEnded) for e in self.events):
-            self.events += self.conn.receive_data(os.read(self.read_fd, 1 << 16))
+            self.events += self.conn.receive_data(self._read())
         return self.events
+
+    def _read(self) -> bytes:
+        # A plugin that never answers fails the test instead of hanging it.
+        ready, _, _ = select.select([self.read_fd], [], [], READ_TIMEOUT)
+        if not ready:
+            raise AssertionError(f"nothing from the plugin within {READ_TIMEOUT}s")
+        return os.read(self.read_fd, 1 << 16)

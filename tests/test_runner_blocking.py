@@ -35,6 +35,7 @@ from plugin_sdk.runner import (
 from plugin_sdk.session import ChannelResetError, Receiver, Session, open_session
 from plugin_sdk.testing import check_plugin
 from plugin_sdk.wire import (
+    ChannelOpened,
     ChannelRef,
     Connection,
     ErrorCode,
@@ -325,6 +326,37 @@ async def test_a_plugin_replacing_handle_is_served_through_it() -> None:
         host = await AppHost.ready(session, control)
         reply = await host.call(Message("text", "t", id="x"))
     assert reply == drop("own handle saw x")
+
+
+def test_calls_that_come_in_the_same_read_as_the_hosts_hello_are_answered() -> None:
+    # A host that does not wait for `ready` (the router does): everything in one read.
+    writer = Connection(Role.INITIATOR)
+    data = writer.hello()
+    writer.receive_data(Connection(Role.RESPONDER).hello())
+    calls, opening = writer.open()
+    batch = calls_to_wire([call_entry(1, Message("text", "early"))])
+    data += opening + writer.send_message(calls, batch)
+    to_plugin_read, to_plugin_write = os.pipe()
+    from_plugin_read, from_plugin_write = os.pipe()
+    write_all(to_plugin_write, data)
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(serve_blocking(Upper, to_plugin_read, from_plugin_write))
+    )
+    thread.start()
+    host = RawHost(from_plugin_read, to_plugin_write)
+    host.conn.hello()  # already written, by the writer
+    try:
+        opened = host.read_until(lambda e: isinstance(e, ChannelOpened))
+        host.control = opened.channel
+        host.read_until(lambda e: isinstance(e, MessageReceived))  # ready
+        [(call_id, reply)] = host.replies()
+    finally:
+        os.close(to_plugin_write)  # EOF: the plugin ends either way
+        thread.join(10)
+        os.close(from_plugin_read)
+    assert (call_id, reply.messages[0].body) == (1, "EARLY")
+    assert codes == [EXIT_OK]
 
 
 async def test_a_malformed_message_is_answered_with_an_error_naming_it() -> None:

@@ -352,8 +352,8 @@ def _serve(
         if server is not None:
             try:
                 while True:
+                    link.flush()  # first: answers to calls that came with the HELLO
                     server.on_events(link.receive())
-                    link.flush()
             except _Stop as stop:
                 code = stop.code
             finally:
