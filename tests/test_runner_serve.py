@@ -63,9 +63,10 @@ class FailingStop(Recorder):
 
 @asynccontextmanager
 async def serving(
-    make: Callable[[], ServablePlugin], codes: list[int]
+    make: Callable[[], ServablePlugin], codes: list[int], **limits: Any
 ) -> AsyncIterator[tuple[Session, Receiver]]:
-    """Run serve() on one end of an in-memory stream pair; yield the host's session."""
+    """Run serve() on one end of an in-memory stream pair; yield the host's session
+    (opened with the wire ``limits`` given, e.g. ``max_frame``)."""
     host_stream, plugin_stream = trio.testing.memory_stream_pair()
 
     async def run_plugin() -> None:
@@ -73,7 +74,7 @@ async def serving(
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_plugin)
-        async with open_session(host_stream, host_stream, Role.INITIATOR) as session:
+        async with open_session(host_stream, host_stream, Role.INITIATOR, **limits) as session:
             control = await session.accept()
             yield session, control
 
@@ -259,6 +260,20 @@ async def test_a_plugin_replacing_handle_is_served_through_it(autojump_clock: An
         host = await ready_host(session, control)
         reply = await host.call(Message("work", 0, id="x"))
     assert reply == Reply(Verdict.DROP, (), "own handle saw x")
+
+
+async def test_answers_too_big_for_one_frame_are_split_and_one_too_big_alone_is_an_error(
+    autojump_clock: Any,
+) -> None:
+    async with serving(lambda: Quick(), [], max_frame=4096, window=1024) as (session, control):
+        host = await ready_host(session, control)
+        await host.call(Message("text", "warm"))  # the workers wait: one round for all
+        bodies = ["a" * 1500, "b" * 1500, "c" * 1500, "d" * 5000]
+        replies = await host.call_all([Message("text", b) for b in bodies])
+    assert [r.messages[0].body for r in replies[:3]] == ["A" * 1500, "B" * 1500, "C" * 1500]
+    assert replies[3].verdict is Verdict.ERROR
+    assert "could not send its reply" in replies[3].reason and "max_frame" in replies[3].reason
+    assert len(host.received) >= 3  # the warm-up's, then the batch's in parts
 
 
 async def test_pings_are_answered_while_every_worker_is_busy(autojump_clock: Any) -> None:
