@@ -14,9 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin_sdk import Message, OptionError, Plugin, PluginInfo, Reply, Verdict, handles
-from plugin_sdk.app import Fail, Ping, Ready, check_pong, parse_handshake
+from plugin_sdk.app import (
+    Fail,
+    Ping,
+    Ready,
+    call_entry,
+    calls_to_wire,
+    check_pong,
+    parse_answers,
+    parse_handshake,
+)
 from plugin_sdk.runner import EXIT_FAILED, EXIT_OK, ServablePlugin, serve
 from plugin_sdk.session import ChannelResetError, Receiver, Role, Session, open_session
+from plugin_sdk.wire import Connection, MessageReceived
 
 
 @pytest.fixture
@@ -189,6 +199,58 @@ def test_with_concurrency_4_any_answer_order_keeps_each_id_with_its_call(
     replies = trio.run(scenario, clock=trio.testing.MockClock(autojump_threshold=0))
     assert len(replies) == len(delays)
     assert plugin.peak <= 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.text(max_size=30), min_size=1, max_size=6), min_size=1, max_size=5
+    ),
+    cuts=st.lists(st.integers(0, 10_000), max_size=8),
+    concurrency=st.integers(1, 4),
+)
+def test_every_call_gets_one_answer_with_its_id_however_the_bytes_are_cut(
+    batches: list[list[str]], cuts: list[int], concurrency: int
+) -> None:
+    class Upper(Quick):
+        pass
+
+    Upper.concurrency = concurrency
+
+    async def scenario() -> dict[int, str]:
+        host_stream, plugin_stream = trio.testing.memory_stream_pair()
+        conn = Connection(Role.INITIATOR)
+        answered: dict[int, str] = {}
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve, Upper, plugin_stream, plugin_stream)
+            await host_stream.send_all(conn.hello())
+            events: list[Any] = []
+            while not any(isinstance(e, MessageReceived) for e in events):
+                events += conn.receive_data(bytes(await host_stream.receive_some()))
+            calls, data = conn.open()
+            call_id = 0
+            for batch in batches:
+                entries = [
+                    call_entry(call_id + 1 + i, Message("text", b)) for i, b in enumerate(batch)
+                ]
+                call_id += len(batch)
+                data += conn.send_message(calls, calls_to_wire(entries))
+            points = sorted({c % (len(data) + 1) for c in cuts})
+            for start, stop in zip([0, *points], [*points, len(data)], strict=True):
+                await host_stream.send_all(data[start:stop])
+            while len(answered) < call_id:
+                for event in conn.receive_data(bytes(await host_stream.receive_some())):
+                    if isinstance(event, MessageReceived) and event.payload.get("op") == "replies":
+                        await host_stream.send_all(conn.acknowledge(event.channel, event.size))
+                        for answer_id, reply in parse_answers(event.payload):
+                            assert answer_id not in answered
+                            answered[answer_id] = reply.messages[0].body
+            await host_stream.send_all(conn.close(calls))
+        return answered
+
+    answered = trio.run(scenario, clock=trio.testing.MockClock(autojump_threshold=0))
+    bodies = [b.upper() for batch in batches for b in batch]
+    assert answered == dict(enumerate(bodies, start=1))
 
 
 async def test_a_malformed_message_in_a_batch_is_answered_with_an_error_naming_it(
