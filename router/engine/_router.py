@@ -14,6 +14,7 @@ stopped only once no input still holding an older snapshot can call it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections import deque
@@ -44,6 +45,8 @@ from ._inflight import InFlight
 from ._stats import PluginStats
 
 __all__ = ["Router"]
+
+log = logging.getLogger("chanrouter.engine")
 
 _ERROR: Final = Verdict.ERROR
 _DROP: Final = Verdict.DROP
@@ -909,7 +912,10 @@ class Router:
         try:
             soon = self._soon
             while soon:
-                soon.popleft()()
+                try:
+                    soon.popleft()()
+                except Exception:  # each step settles its own input; this is a bug
+                    log.exception("routing a detached input failed")
         finally:
             self._running_soon = False
 
