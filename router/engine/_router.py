@@ -729,8 +729,10 @@ class Router:
                 ended = None
             elif not ticket.admitted:
                 job.waits()
-                await self._call_now(routing, slot, call, ticket)
+                following = await self._call_now(routing, slot, call, ticket)
+                calls = self._reserve(snapshot, following)
                 ended = None
+                continue
             else:
                 start = clock() if ended is None else ended
                 outcome = self._call_sync(routing, slot, call, ticket, start, clock)
@@ -1027,8 +1029,10 @@ class Router:
         if not stream.closed:
             stream.settle(job.pending, outcome)
 
-    async def _call_now(self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> None:
-        """Call an in-process plugin once its turn comes; report the outcome to ``routing``.
+    async def _call_now(
+        self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket
+    ) -> list[Call]:
+        """Call an in-process plugin once its turn comes; return the calls that follow.
 
         A synchronous handler cannot be interrupted by a trio timeout (it never
         yields), so it runs without a cancel scope: its duration is still measured
@@ -1036,32 +1040,13 @@ class Router:
         under a scope, as a call that completed. An async handler (``call_now``
         hands back an awaitable) is awaited under its timeout.
         """
-        assert slot.now is not None
-        message = call.message
-        reply: Reply | None = None
-        error: str | None = None
-        try:
-            if not ticket.admitted:
-                await ticket.enter()
-            start = trio.current_time()
-            expired = _expiry(message, start) <= start
-            if expired:
-                error = _DEADLINE_PASSED
-            else:
-                try:
-                    outcome = slot.now(message)
-                except Exception as exc:
-                    error = _describe_exception(exc)
-                else:
-                    if not isinstance(outcome, Reply):
-                        await self._finish_now(routing, slot, call, ticket, outcome, start)
-                        return
-                    reply = outcome
-        finally:
-            ticket.release()
-        duration = trio.current_time() - start
-        _record(slot, reply, error, duration)
-        routing.complete(call.token, reply, duration=duration, error=error, expired=expired)
+        await ticket.enter()  # cancelled, it gives its place in line up
+        start = trio.current_time()
+        outcome = self._call_sync(routing, slot, call, ticket, start)
+        if isinstance(outcome, tuple):
+            return outcome[1]
+        await self._finish_now(routing, slot, call, ticket, outcome, start)
+        return [] if routing.done else routing.pending()
 
     async def _finish_now(
         self,
