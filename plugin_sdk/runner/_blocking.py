@@ -168,13 +168,11 @@ def _step(coro: Coroutine[Any, Any, Any]) -> Any:
 
 def _handle(plugin: ServablePlugin, message: Message) -> Reply:
     try:
-        reply = _step(plugin.handle(message))
+        pending = plugin.handle(message)
     except Exception as exc:
         log.exception("handle() raised on message %s", message.id)
         return error(f"{type(exc).__name__}: {exc}")
-    if not isinstance(reply, Reply):
-        return error(f"handle() returned {type(reply).__name__}, not a Reply")
-    return reply
+    return _handle_pending(message, pending)
 
 
 def _handler(plugin: ServablePlugin) -> Callable[[Message], Reply]:
@@ -199,7 +197,7 @@ def _handler(plugin: ServablePlugin) -> Callable[[Message], Reply]:
 
 
 def _handle_pending(message: Message, pending: Any) -> Reply:
-    # handle_now gave an awaitable (a coroutine of the Plugin class): step it.
+    # handle() or handle_now gave an awaitable (a coroutine of the Plugin class): step it.
     try:
         reply = _step(pending)
     except Exception as exc:
