@@ -1,7 +1,7 @@
 """Measure a subprocess plugin's CPU per call against the raw msgpack echo's (issue 6).
 
-Not a test: a script. ``python tests/plugin_side_cpu.py [--calls N] [--window W]
-[--body BYTES] [--app 1|2] [--sdk-path DIR] [--runner trio]``.
+``python -m bench.plugin_side_cpu [--calls N] [--window W] [--body BYTES] [--app 1|2]
+[--sdk-path DIR] [--runner trio]`` (a profiling aid beside ``bin/bench``).
 
 It drives ``bench/echo_plugin.py`` with a bare sans-IO connection (no trio, no router):
 application layer 2 (calls in batches, answers on the control channel) or, with
@@ -28,19 +28,18 @@ from typing import Any
 
 import msgpack
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-from bench.cpu import process_cpu_ns  # noqa: E402
-from bench.fdpipes import FdChild, spawn_fd34  # noqa: E402
-from plugin_sdk.wire import (  # noqa: E402
+from plugin_sdk.wire import (
     ChannelRef,
     Connection,
     MessageReceived,
     RefKind,
     Role,
 )
+
+from .cpu import process_cpu_ns
+from .fdpipes import FdChild, spawn_fd34
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write_all(fd: int, data: bytes) -> None:
