@@ -5,16 +5,18 @@ three tasks serve it (application layer version 2, docs/PROTOCOL.md):
 
 - the *flusher* sends queued calls, all those made in one scheduling round in one
   ``call`` request on the calls channel;
-- the *answers pump* reads the plugin's ``replies`` on its control channel and
-  completes the calls they name;
+- the *answers pump* listens on the plugin's control channel: each ``replies``
+  message completes the calls it names as the session decodes it (in the session's
+  reading task, so no task wakes per batch); the pump itself only learns how the
+  channel ends;
 - the *timer* gives up calls whose deadline passed (one task and a heap, instead of a
   cancel scope per call).
 
 A call is ``submit(message, expires, done)``: ``done(reply, error, timed_out)`` runs
-exactly once, later, from one of those tasks (or from :meth:`Live.die` /
-:meth:`Live.end`). ``die(reason)`` is the single way an incarnation ends abnormally: it
-records the first reason, fails every call still waited for, and wakes the
-supervisor, which kills and reaps.
+exactly once, later, from one of those tasks or the session's reading task (or from
+:meth:`Live.die` / :meth:`Live.end`). ``die(reason)`` is the single way an incarnation
+ends abnormally: it records the first reason, fails every call still waited for, and
+wakes the supervisor, which kills and reaps.
 """
 
 from __future__ import annotations
