@@ -94,6 +94,11 @@ async def running(handle: ExecHandle) -> AsyncIterator[ExecHandle]:
     await handle.start()
     try:
         yield handle
+    except BaseException:
+        # A failed test must fail, not wait forever for a call it left held (the
+        # handle's grace periods may be infinite, see ``peer``): stop without grace.
+        handle._stop_timeout = handle._kill_timeout = 0.0
+        raise
     finally:
         with trio.CancelScope(shield=True):
             await handle.stop()

@@ -46,6 +46,39 @@ Done = Callable[[Reply | None, ExecError | None, bool], None]
 """A call's completion: ``done(reply, error, timed_out)``, exactly one of them set."""
 
 
+_BATCH_BYTES = 65536
+"""About how much message data one ``call`` request carries at most.
+
+A plugin can answer nothing in a batch until all of it has arrived, and a batch over
+the plugin's frame limit would be encoded only to be refused and split: so big
+messages go out a few at a time (docs/PROTOCOL.md asks batches to stay small).
+"""
+
+
+def _weight(entry: list[object]) -> int:
+    """A cheap guess at an entry's encoded size: its body's, when that is bytes or text."""
+    message = entry[1]
+    body = message.get("body") if isinstance(message, dict) else None
+    return len(body) + 64 if isinstance(body, bytes | str) else 256
+
+
+def _batches(entries: list[list[object]]) -> list[list[list[object]]]:
+    """``entries`` cut into runs of at most about :data:`_BATCH_BYTES` (one at least)."""
+    batches: list[list[list[object]]] = []
+    batch: list[list[object]] = []
+    size = 0
+    for entry in entries:
+        weight = _weight(entry)
+        if batch and size + weight > _BATCH_BYTES:
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(entry)
+        size += weight
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 class _Waiter:
     """What :meth:`Live.call` waits on: the outcome of one submitted call."""
 
@@ -202,7 +235,8 @@ class Live:
                 await self._flush_lot.park()
                 continue
             self._flush_armed = True
-            await self._send(table.take())
+            for batch in _batches(table.take()):
+                await self._send(batch)
             if self._control_ended and table.in_flight:
                 self._die_control_closed()
 
