@@ -35,6 +35,7 @@ from ._errors import HandshakeError as HandshakeError
 from ._errors import SessionBroken as SessionBroken
 from ._errors import SessionClosed as SessionClosed
 from ._errors import SessionError as SessionError
+from ._fdread import receive_some as receive_some
 from ._refs import ReceiverRef as ReceiverRef
 from ._refs import SenderRef as SenderRef
 from ._refs import StreamRef as StreamRef
@@ -63,4 +64,5 @@ __all__ = [
     "SessionError",
     "StreamRef",
     "open_session",
+    "receive_some",
 ]

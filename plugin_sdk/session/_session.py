@@ -55,6 +55,7 @@ from ..wire import (
 )
 from ._ends import ByteStreamReader, ByteStreamWriter, Receiver, Sender, _End
 from ._errors import HandshakeError, SessionBroken, SessionClosed
+from ._fdread import receive_some
 from ._refs import ReceiverRef, SenderRef, StreamRef
 
 __all__ = ["HIGH_WATER", "READ_SIZE", "Session", "open_session"]
@@ -462,7 +463,7 @@ class Session:
         with self._reader_scope:
             while self._dead is None:
                 try:
-                    data = await receive.receive_some(READ_SIZE)
+                    data = await receive_some(receive, READ_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._terminate(f"session ended: the transport failed ({exc!r})")
                     return

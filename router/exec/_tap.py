@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import trio
 
+from plugin_sdk.session import receive_some
+
 __all__ = ["TapStream"]
 
 
@@ -24,7 +26,7 @@ class TapStream(trio.abc.ReceiveStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         """Read from the wrapped stream, keeping a reference to the chunk."""
-        data = await self._stream.receive_some(max_bytes)
+        data = await receive_some(self._stream, max_bytes or 65536)
         if not self.first:
             self.first = data
         self.last = data
