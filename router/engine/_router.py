@@ -458,7 +458,8 @@ class Router:
         await checkpoint_if_cancelled()
         # A free place is taken without a scheduling round: the plugin calls that
         # follow wait anyway, and one at a time every round shows in the latency.
-        await limiter.take()
+        if not limiter.try_take():
+            await limiter.take()
         try:
             job = self._begin(message)
             result = await self._run(job)
