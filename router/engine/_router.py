@@ -716,9 +716,8 @@ class Router:
                             answered = await _await_submitted(submit, message, expires)
                         finally:
                             ticket.release()  # idempotent; frees the turn if cancelled
-                        following = _complete_submitted(
-                            routing, slot, call, ticket, start, expires, *answered
-                        )
+                        attempt = _Attempt(slot, call, ticket, start, expires)
+                        following = attempt.complete(routing, *answered)
                     calls = self._reserve(snapshot, following)
                     continue
                 else:
@@ -847,9 +846,8 @@ class Router:
         expires = min(start + slot.info.timeout, _expiry(message, start))
         if expires <= start:
             return _deadline_passed(job.routing, slot, call, ticket)
-        slot.submit(
-            message, expires, partial(self._submitted, job, slot, call, ticket, start, expires)
-        )
+        attempt = _Attempt(slot, call, ticket, start, expires)
+        slot.submit(message, expires, partial(self._submitted, job, attempt))
         job.detached = True
         job.wake = False  # its puller is free again at once
         job.stream.detach()
@@ -858,11 +856,7 @@ class Router:
     def _submitted(
         self,
         job: _Job,
-        slot: _Slot,
-        call: Call,
-        ticket: Ticket,
-        start: float,
-        expires: float,
+        attempt: _Attempt,
         reply: Reply | None,
         error: str | None,
         timed_out: bool,
@@ -872,9 +866,7 @@ class Router:
         def resume() -> None:
             self._reattach(job)
             try:
-                following = _complete_submitted(
-                    job.routing, slot, call, ticket, start, expires, reply, error, timed_out
-                )
+                following = attempt.complete(job.routing, reply, error, timed_out)
                 calls = self._reserve(job.snapshot, following)
             except Exception as exc:  # a bug, but never one that loses the input
                 self._settle(job, exc)
@@ -1270,35 +1262,42 @@ def _deadline_passed(routing: Routing, slot: _Slot, call: Call, ticket: Ticket) 
     )
 
 
-def _complete_submitted(
-    routing: Routing,
-    slot: _Slot,
-    call: Call,
-    ticket: Ticket,
-    start: float,
-    expires: float,
-    reply: Reply | None,
-    error: str | None,
-    timed_out: bool,
-) -> list[Call]:
-    """Report a submitted call's outcome to ``routing`` (and stats); the next calls."""
-    ticket.release()
-    duration = trio.current_time() - start
-    expired = False
-    if timed_out:
-        expired = expires < start + slot.info.timeout
-        error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
-        slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
-    else:
-        _record(slot, reply, error, duration)
-    return routing.complete_next(
-        call.token,
-        reply,
-        duration=duration,
-        error=error,
-        timed_out=timed_out,
-        expired=expired,
-    )
+class _Attempt:
+    """A call handed to a plugin's ``submit``: what reporting its outcome needs."""
+
+    __slots__ = ("call", "expires", "slot", "start", "ticket")
+
+    def __init__(
+        self, slot: _Slot, call: Call, ticket: Ticket, start: float, expires: float
+    ) -> None:
+        self.slot = slot
+        self.call = call
+        self.ticket = ticket
+        self.start = start
+        self.expires = expires
+
+    def complete(
+        self, routing: Routing, reply: Reply | None, error: str | None, timed_out: bool
+    ) -> list[Call]:
+        """Report the outcome to ``routing`` (and the plugin's stats); the next calls."""
+        slot, start, expires = self.slot, self.start, self.expires
+        self.ticket.release()
+        duration = trio.current_time() - start
+        expired = False
+        if timed_out:
+            expired = expires < start + slot.info.timeout
+            error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
+            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+        else:
+            _record(slot, reply, error, duration)
+        return routing.complete_next(
+            self.call.token,
+            reply,
+            duration=duration,
+            error=error,
+            timed_out=timed_out,
+            expired=expired,
+        )
 
 
 async def _await_submitted(
