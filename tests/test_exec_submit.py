@@ -156,37 +156,36 @@ def test_answers_in_any_order_and_grouping_reach_their_own_calls(
     trio.run(answer_in_order, *case)
 
 
-async def test_a_round_of_calls_too_large_for_one_frame_goes_out_in_several() -> None:
-    # 8 x 300 kB, in bodies whose size the router does not guess before encoding (a
-    # list): over the 1 MiB frame limit in one request, so halved until under it: four.
+async def _one_round(bodies: list[object]) -> list[tuple[int, int, int]]:
+    """Submit a round of ``measure`` calls behind a held one (so the plugin is busy and
+    they queue together); return each call's (body length, calls in its request, request
+    number), as the peer saw them."""
     async with running(peer()) as handle:
         outcomes = Outcomes()
         outcomes.submit(handle, msg("hold", "held"))
-        keys = [f"m{i}" for i in range(8)]
-        for key in keys:
-            outcomes.submit(handle, msg("measure", key, ["x" * 300_000]))
+        keys = [f"m{i}" for i in range(len(bodies))]
+        for key, body in zip(keys, bodies, strict=True):
+            outcomes.submit(handle, msg("measure", key, body))
         await outcomes.wait(*keys)
-        assert [outcomes.body(k)["body"] for k in keys] == [1] * 8
-        assert [outcomes.body(k)["size"] for k in keys] == [2] * 8
-        assert sorted({outcomes.body(k)["batch"] for k in keys}) == [2, 3, 4, 5]
+        seen = [outcomes.body(k) for k in keys]
         outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
         await outcomes.wait("held", "release")
+    return [(b["body"], b["size"], b["batch"]) for b in seen]
+
+
+async def test_a_round_of_calls_too_large_for_one_frame_goes_out_in_several() -> None:
+    # 8 x 300 kB, in bodies whose size the router does not guess before encoding (a
+    # list): over the 1 MiB frame limit in one request, so halved until under it: four.
+    seen = await _one_round([["x" * 300_000] for _ in range(8)])
+    assert [(length, size) for length, size, _ in seen] == [(1, 2)] * 8
+    assert sorted({batch for _, _, batch in seen}) == [2, 3, 4, 5]
 
 
 async def test_big_bodies_go_out_a_few_calls_per_request() -> None:
     # Bytes and text bodies are weighed before sending: ~64 KiB of them per request.
-    async with running(peer()) as handle:
-        outcomes = Outcomes()
-        outcomes.submit(handle, msg("hold", "held"))
-        keys = [f"m{i}" for i in range(6)]
-        for key in keys:
-            outcomes.submit(handle, msg("measure", key, "x" * 30_000))
-        await outcomes.wait(*keys)
-        assert [outcomes.body(k)["body"] for k in keys] == [30_000] * 6
-        assert [outcomes.body(k)["size"] for k in keys] == [2] * 6
-        assert sorted({outcomes.body(k)["batch"] for k in keys}) == [2, 3, 4]
-        outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
-        await outcomes.wait("held", "release")
+    seen = await _one_round(["x" * 30_000 for _ in range(6)])
+    assert [(length, size) for length, size, _ in seen] == [(30_000, 2)] * 6
+    assert sorted({batch for _, _, batch in seen}) == [2, 3, 4]
 
 
 async def test_a_call_too_large_for_any_frame_fails_alone_and_the_plugin_is_kept() -> None:
