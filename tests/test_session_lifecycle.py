@@ -191,6 +191,10 @@ async def test_a_transport_that_fails_while_sending_ends_the_session_with_the_re
 ) -> None:
     peer, transport = peer_and_session_transport
     async with open_session(*transport, Role.INITIATOR) as session:
+        # The handshake may return before the writer has flushed our HELLO (the
+        # peer's arrived first); let it land, or closing now fails that write
+        # instead of the one this test is about.
+        await peer.read_until(HelloReceived)
         await peer.receive.aclose()  # the peer vanished: writing now fails
         sender = await session.open_sender()
         await session.wait_closed()
