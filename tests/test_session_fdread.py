@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 import trio
 import trio.testing
+from session_helpers import Transport, session_pair
 
 from plugin_sdk.session import receive_some
+from router.exec._tap import TapStream
 
 
 class _Steps(trio.abc.Instrument):
@@ -104,3 +106,103 @@ async def test_other_streams_are_read_as_they_are() -> None:
     send, recv = trio.testing.memory_stream_pair()
     await send.send_all(b"memory")
     assert await receive_some(recv, 100) == b"memory"
+
+
+class _CountingReads:
+    """Wraps ``os.read`` as ``plugin_sdk.session._fdread`` sees it, counting EAGAINs."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.would_block = 0
+        real = os.read
+
+        def read(fd: int, n: int) -> bytes:
+            self.calls += 1
+            try:
+                return real(fd, n)
+            except BlockingIOError:
+                self.would_block += 1
+                raise
+
+        monkeypatch.setattr("plugin_sdk.session._fdread.os.read", read)
+
+
+async def _read_one_chunk_after_waiting(wait_first: bool) -> tuple[bytes | bytearray, int]:
+    r, w = os.pipe()
+    stream = trio.lowlevel.FdStream(r)
+    got: list[bytes | bytearray] = []
+
+    async def reader() -> None:
+        got.append(await receive_some(stream, 100, wait_first=wait_first))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        await trio.testing.wait_all_tasks_blocked()
+        os.write(w, b"late")
+    await stream.aclose()
+    os.close(w)
+    return got[0], len(got)
+
+
+async def test_wait_first_skips_the_read_that_would_fail_with_eagain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = _CountingReads(monkeypatch)
+    assert await _read_one_chunk_after_waiting(wait_first=False) == (b"late", 1)
+    assert (reads.calls, reads.would_block) == (2, 1)  # tried, waited, read
+    reads.calls = reads.would_block = 0
+    assert await _read_one_chunk_after_waiting(wait_first=True) == (b"late", 1)
+    assert (reads.calls, reads.would_block) == (1, 0)  # waited, read
+
+
+async def test_wait_first_still_returns_data_already_there_and_eof() -> None:
+    r, w = os.pipe()
+    stream = trio.lowlevel.FdStream(r)
+    os.write(w, b"ready")
+    assert await receive_some(stream, 100, wait_first=True) == b"ready"
+    os.close(w)
+    assert await receive_some(stream, 100, wait_first=True) == b""  # EOF
+    await stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await receive_some(stream, 100, wait_first=True)
+
+
+def _pipe_transports() -> tuple[Transport, Transport]:
+    a_to_b_r, a_to_b_w = os.pipe()
+    b_to_a_r, b_to_a_w = os.pipe()
+    fd = trio.lowlevel.FdStream
+    return (fd(b_to_a_r), fd(a_to_b_w)), (fd(a_to_b_r), fd(b_to_a_w))
+
+
+async def test_a_session_reading_one_message_at_a_time_never_reads_an_empty_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = _CountingReads(monkeypatch)
+    async with session_pair(*_pipe_transports()) as (a, b):
+        sender = await a.open_sender()
+        receiver = await b.accept()
+        reads.calls = reads.would_block = 0
+        for i in range(20):
+            await sender.send(i)
+            assert await receiver.receive() == i
+    assert reads.calls >= 20
+    # Each read came after a short one, so each waited for the pipe first.
+    assert reads.would_block == 0
+
+
+async def test_the_exec_tap_waits_first_after_a_short_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads = _CountingReads(monkeypatch)
+    r, w = os.pipe()
+    tap = TapStream(trio.lowlevel.FdStream(r))
+    os.write(w, b"short")
+    assert await tap.receive_some(100) == b"short"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tap.receive_some, 100)
+        await trio.testing.wait_all_tasks_blocked()
+        os.write(w, b"next")
+    assert tap.last == b"next"
+    assert (reads.calls, reads.would_block) == (2, 0)
+    await tap.aclose()
+    os.close(w)

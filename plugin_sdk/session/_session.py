@@ -460,13 +460,17 @@ class Session:
         conn = self._conn
         handlers = self._handlers
         receive = self._receive
+        # A read that did not fill its buffer most likely emptied the pipe: the next
+        # one waits for data first instead of trying (and failing with EAGAIN).
+        short = False
         with self._reader_scope:
             while self._dead is None:
                 try:
-                    data = await receive_some(receive, READ_SIZE)
+                    data = await receive_some(receive, READ_SIZE, wait_first=short)
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     self._terminate(f"session ended: the transport failed ({exc!r})")
                     return
+                short = 0 < len(data) < READ_SIZE
                 try:
                     events = conn.receive_data(cast(bytes, data))
                 except RemoteProtocolError as exc:

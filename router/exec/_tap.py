@@ -26,7 +26,9 @@ class TapStream(trio.abc.ReceiveStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         """Read from the wrapped stream, keeping a reference to the chunk."""
-        data = await receive_some(self._stream, max_bytes or 65536)
+        size = max_bytes or 65536
+        # A read that did not fill its buffer most likely emptied the pipe.
+        data = await receive_some(self._stream, size, wait_first=0 < len(self.last) < size)
         if not self.first:
             self.first = data
         self.last = data
