@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import msgpack
+import pytest
 from click.testing import CliRunner
 
 from router.cli.routerd import main
@@ -192,3 +193,34 @@ def test_version_is_the_distributions() -> None:
     code, _, output = _invoke(["--version"])
     assert code == 0
     assert output.strip() == f"routerd, version {version('chanrouter')}"
+
+
+def test_a_reader_closing_stdout_stops_routerd_quietly_with_sigpipe_status(
+    tmp_path: pathlib.Path,
+) -> None:
+    # Far more results than a pipe holds, so routerd is still writing when we go.
+    inputs = tmp_path / "many.jsonl"
+    inputs.write_text(_lines(*({**SEED, "id": f"c{i}"} for i in range(20_000))))
+    echo = f"{sys.executable} -m plugin_sdk examples.env_to_config:EnvToConfig"
+    with inputs.open("rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "router.cli.routerd", "--plugin-exec", echo],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        first = json.loads(proc.stdout.readline())
+        proc.stdout.close()  # `routerd ... | head -1`
+        stderr = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    assert first["id"] == "c0"
+    assert code == 141, stderr  # 128 + SIGPIPE, what a shell reports for `cat` there
+    assert "stdout was closed by its reader: stopped routing" in stderr
+    assert "Error" not in stderr and "Traceback" not in stderr, stderr
+    # The plugin was stopped, not left behind.
+    pid = int(stderr.split("(pid ")[1].split(")")[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

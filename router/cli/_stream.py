@@ -24,11 +24,15 @@ from router.result import Result
 
 from .streamio import BadInput, Item, encode_json_line, encode_msgpack, make_decoder
 
-__all__ = ["stdin_is_stream", "stream"]
+__all__ = ["OutputClosed", "stdin_is_stream", "stream"]
 
 log = logging.getLogger("chanrouter.routerd")
 
 READ_CHUNK = 1 << 16
+
+
+class OutputClosed(Exception):
+    """Whoever read stdout closed it (``routerd ... | head``): no result can go out."""
 
 
 def stdin_is_stream() -> bool:
@@ -90,7 +94,10 @@ async def _write_results(receive: trio.MemoryReceiveChannel[dict[str, Any]], fmt
             out.write(data)
             out.flush()
 
-        await trio.to_thread.run_sync(write)
+        try:
+            await trio.to_thread.run_sync(write)
+        except BrokenPipeError:
+            raise OutputClosed("stdout was closed by its reader") from None
 
 
 async def stream(r: Router, fmt: str, stop: trio.Event, bus: EventBus) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import trio
 from router.events import EventBus
 
 from ._plugin_args import OrderedPluginsCommand, PluginArg, build_handles, ordered_plugins
-from ._stream import stdin_is_stream, stream
+from ._stream import OutputClosed, stdin_is_stream, stream
 from .errors import CliError
 
 __all__ = ["PluginArg", "main"]
@@ -77,11 +78,36 @@ async def _run(
                     await stream(r, fmt, stop, bus)
                 nursery.cancel_scope.cancel()
     except Exception as exc:
+        if _only_output_closed(exc):
+            return _output_closed()
         start_error = _startup_error(exc)
         if start_error is None:
             raise
         raise CliError(start_error) from None
     return 0
+
+
+SIGPIPE_EXIT = 128 + signal.SIGPIPE
+"""Exit status when stdout's reader went away: what a shell reports for ``cat`` there."""
+
+
+def _only_output_closed(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_output_closed(e) for e in exc.exceptions)
+    return isinstance(exc, OutputClosed)
+
+
+def _output_closed() -> int:
+    """Stop quietly, as filters do when the reader of their output goes away.
+
+    Plugins have been stopped by then. Whatever Python still holds for stdout goes to
+    /dev/null, so flushing it at exit cannot fail a second time.
+    """
+    log.info("stdout was closed by its reader: stopped routing")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_EXIT
 
 
 def _startup_error(exc: BaseException) -> str | None:
