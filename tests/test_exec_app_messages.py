@@ -173,6 +173,9 @@ def test_invalid_plugin_info_in_a_handshake_says_what_is_wrong() -> None:
         parse_handshake(wire)
 
 
+_OK = {"type": "t", "body": None}
+
+
 @pytest.mark.parametrize(
     ("answers", "complaint"),
     [
@@ -180,6 +183,10 @@ def test_invalid_plugin_info_in_a_handshake_says_what_is_wrong() -> None:
         ({"op": "replies", "replies": [[1, "drop", {}, ""]]}, "answer 1: messages must be a list"),
         ({"op": "replies", "replies": [[1, "drop", [], 5]]}, "answer 1: reason must be a string"),
         ({"op": "replies", "replies": [[1, "drop", [{"x": 1}], ""]]}, "answer 1 message 0"),
+        (
+            {"op": "replies", "replies": [[3, "continue", [_OK, _OK, {"type": 5}], ""]]},
+            "^answer 3 message 2: 'type' must be a non-empty string, got 5$",
+        ),
         ({"op": "replies", "replies": [[0, "drop", [], ""]]}, "integer id >= 1"),
         ({"op": "replies", "replies": [[1, "drop", []]]}, r"\[id, verdict, messages, reason\]"),
         ({"op": "replies", "replies": []}, "non-empty list"),

@@ -39,6 +39,8 @@ __all__ = [
 R = TypeVar("R")
 
 _VERDICTS = {v.value: v for v in Verdict}
+_CONTINUE = Verdict.CONTINUE
+_PASS = Reply()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +123,9 @@ def _parse_calls(raw: object) -> CallBatch:
             continue
         call_id = entry[0]
         try:
-            message: Message | AppProtocolError = Message.from_wire(
-                entry[1], where=f"call {call_id} message"
-            )
-        except MessageFormatError as exc:
-            message = AppProtocolError(str(exc))
+            message: Message | AppProtocolError = Message.from_wire(entry[1])
+        except MessageFormatError:
+            message = AppProtocolError(_why_malformed(entry[1], f"call {call_id} message"))
         calls.append((call_id, message))
     if not calls:
         raise AppProtocolError(f"'call' request has no usable entry; the first: {skipped[0]}")
@@ -164,6 +164,7 @@ def parse_answers(obj: object) -> list[tuple[int, Reply]]:
     if not isinstance(raw, list) or not raw:
         raise AppProtocolError(f"'replies' must be a non-empty list, got {shown(raw)}")
     answers: list[tuple[int, Reply]] = []
+    from_wire = Message.from_wire
     for entry in raw:
         if not (isinstance(entry, list) and len(entry) == 4 and _is_call_id(entry[0])):
             raise AppProtocolError(
@@ -185,15 +186,41 @@ def parse_answers(obj: object) -> list[tuple[int, Reply]]:
             raise AppProtocolError(
                 f"answer {call_id}: reason must be a string, got {shown(reason)}"
             )
+        if not raw_messages and not reason and verdict is _CONTINUE:
+            answers.append((call_id, _PASS))  # a plain pass: Reply is immutable, share one
+            continue
         try:
-            messages = tuple(
-                Message.from_wire(m, where=f"answer {call_id} message {i}")
-                for i, m in enumerate(raw_messages)
-            )
-        except MessageFormatError as exc:
-            raise AppProtocolError(str(exc)) from None
+            if len(raw_messages) == 1:  # the usual answer: one message, no comprehension
+                messages: tuple[Message, ...] = (from_wire(raw_messages[0]),)
+            else:
+                messages = tuple([from_wire(m) for m in raw_messages])
+        except MessageFormatError:
+            raise AppProtocolError(_first_malformed(call_id, raw_messages)) from None
         answers.append((call_id, Reply(verdict, messages, reason)))
     return answers
+
+
+# Parsing runs without a ``where`` (formatting one per message cost half as much again
+# as ``Message.from_wire`` itself); only a failure pays for it, by parsing again.
+
+
+def _why_malformed(obj: object, where: str) -> str:
+    """The error text of a message known to be malformed, prefixed with ``where``."""
+    try:
+        Message.from_wire(obj, where=where)
+    except MessageFormatError as exc:
+        return str(exc)
+    raise AssertionError(f"{where} parsed after all")  # from_wire is deterministic
+
+
+def _first_malformed(call_id: int, raw_messages: list[Any]) -> str:
+    """The error text of the first malformed message of answer ``call_id``."""
+    for i, m in enumerate(raw_messages):
+        try:
+            Message.from_wire(m)
+        except MessageFormatError:
+            return _why_malformed(m, f"answer {call_id} message {i}")
+    raise AssertionError(f"answer {call_id}: every message parsed after all")
 
 
 def pong() -> dict[str, Any]:
