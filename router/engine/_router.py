@@ -30,7 +30,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import trio
 from trio.lowlevel import ParkingLot, checkpoint_if_cancelled
@@ -47,6 +47,7 @@ from ._stats import PluginStats
 __all__ = ["Router"]
 
 log = logging.getLogger("chanrouter.engine")
+T = TypeVar("T")
 
 _ERROR: Final = Verdict.ERROR
 _DROP: Final = Verdict.DROP
@@ -356,9 +357,12 @@ class Router:
         self._edit_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
         self._stack: contextlib.AsyncExitStack | None = None
-        self._soon: deque[Callable[[], None]] = deque()
-        """Continuations of detached inputs, run in order by :meth:`_run_soon`."""
+        self._soon: deque[tuple[Callable[[Any], None], Any]] = deque()
+        """Continuations of detached inputs, run in order by :meth:`_later`."""
         self._running_soon = False
+        self._now: Callable[[], float] = trio.current_time
+        """The run's clock, read directly once started (``trio.current_time`` takes two
+        more calls to reach it, and detached inputs read it twice a call)."""
 
     # -- lifetime --------------------------------------------------------------
 
@@ -376,6 +380,7 @@ class Router:
         async with contextlib.AsyncExitStack() as stack:
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             self._stack = stack.pop_all()
+        self._now = trio.lowlevel.current_clock().current_time
         return self
 
     async def __aexit__(
@@ -681,8 +686,7 @@ class Router:
         routing = job.routing
         snapshot = job.snapshot
         slots = snapshot.slots
-        # The run's clock itself: trio.current_time() reaches it through two more calls.
-        clock = trio.lowlevel.current_clock().current_time
+        clock = self._now
         calls = [(call, ticket)]
         # When the previous call ended, if nothing has yielded since: the next call
         # starts then, which saves a clock read per hop (the bookkeeping between two
@@ -717,7 +721,7 @@ class Router:
                         finally:
                             ticket.release()  # idempotent; frees the turn if cancelled
                         attempt = _Attempt(slot, call, ticket, start, expires)
-                        following = attempt.complete(routing, *answered)
+                        following = attempt.complete(routing, *answered, clock())
                     calls = self._reserve(snapshot, following)
                     continue
                 else:
@@ -841,49 +845,43 @@ class Router:
         It ends at once when the message's deadline has passed.
         """
         assert slot.submit is not None and job.stream is not None
-        start = trio.current_time()
+        start = self._now()
         message = call.message
         expires = min(start + slot.info.timeout, _expiry(message, start))
         if expires <= start:
             return _deadline_passed(job.routing, slot, call, ticket)
         attempt = _Attempt(slot, call, ticket, start, expires)
-        slot.submit(message, expires, partial(self._submitted, job, attempt))
+        attempt.job = job
+        attempt.router = self
+        slot.submit(message, expires, attempt)  # the attempt is the callback too
         job.detached = True
         job.wake = False  # its puller is free again at once
         job.stream.detach()
         return None
 
-    def _submitted(
-        self,
-        job: _Job,
-        attempt: _Attempt,
-        reply: Reply | None,
-        error: str | None,
-        timed_out: bool,
-    ) -> None:
-        """A submitted call's callback: complete it and carry the input on."""
+    def _submitted(self, attempt: _Attempt) -> None:
+        """A submitted call has its outcome (see ``_Attempt.__call__``): carry the input on."""
+        job = attempt.job
+        assert job is not None and attempt.outcome is not None
+        self._reattach(job)
+        try:
+            following = attempt.complete(job.routing, *attempt.outcome, self._now())
+            calls = self._reserve(job.snapshot, following)
+        except Exception as exc:  # a bug, but never one that loses the input
+            self._settle(job, exc)
+            return
+        self._carry_on(job, calls)
 
-        def resume() -> None:
-            self._reattach(job)
-            try:
-                following = attempt.complete(job.routing, reply, error, timed_out)
-                calls = self._reserve(job.snapshot, following)
-            except Exception as exc:  # a bug, but never one that loses the input
-                self._settle(job, exc)
-                return
-            self._carry_on(job, calls)
-
-        self._later(resume)
-
-    def _admitted(self, job: _Job, call: Call, ticket: Ticket) -> None:
+    def _admitted_now(self, turn: tuple[_Job, Call, Ticket]) -> None:
         """A detached input's turn at a plugin's gate has come."""
+        job, call, ticket = turn
         self._reattach(job)
         self._carry_on(job, [(call, ticket)])
 
     def _wait_turn(self, job: _Job, call: Call, ticket: Ticket) -> None:
         """Detach ``job`` until ``ticket`` is admitted (no task waits in line)."""
         assert job.stream is not None
-        ticket.when_admitted(partial(self._later, partial(self._admitted, job, call, ticket)))
+        ticket.when_admitted(partial(self._later, self._admitted_now, (job, call, ticket)))
         job.detached = True
         job.wake = False  # its puller is free again at once
         job.stream.detach()
@@ -893,22 +891,23 @@ class Router:
         job.detached = False
         job.stream.reattach()
 
-    def _later(self, step: Callable[[], None]) -> None:
-        """Run ``step`` now, or after the step running now (never nested in it).
+    def _later(self, step: Callable[[T], None], arg: T) -> None:
+        """Run ``step(arg)`` now, or after the step running now (never nested in it).
 
         Callbacks come from inside other steps (a gate admits the next input inside
         the release of the previous one): queueing them keeps the stack flat and the
         steps in the order they were made.
         """
-        self._soon.append(step)
+        self._soon.append((step, arg))
         if self._running_soon:
             return
         self._running_soon = True
         try:
             soon = self._soon
             while soon:
+                step, arg = soon.popleft()
                 try:
-                    soon.popleft()()
+                    step(arg)
                 except Exception:  # each step settles its own input; this is a bug
                     log.exception("routing a detached input failed")
         finally:
@@ -942,7 +941,7 @@ class Router:
                     if following is None:
                         return
                 else:
-                    start = trio.current_time()
+                    start = self._now()
                     outcome = self._call_sync(routing, slot, call, ticket, start)
                     if not isinstance(outcome, tuple):
                         self._continue_in_task(
@@ -1034,7 +1033,7 @@ class Router:
         hands back an awaitable) is awaited under its timeout.
         """
         await ticket.enter()  # cancelled, it gives its place in line up
-        start = trio.current_time()
+        start = self._now()
         outcome = self._call_sync(routing, slot, call, ticket, start)
         if isinstance(outcome, tuple):
             return outcome[1]
@@ -1056,7 +1055,7 @@ class Router:
             reply, error, timed_out, expired = await _awaited(slot, pending, start, expires)
         finally:
             ticket.release()
-        duration = trio.current_time() - start
+        duration = self._now() - start
         if timed_out:
             slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
         else:
@@ -1092,7 +1091,7 @@ class Router:
                     if not ticket.admitted:
                         timer.deadline = math.inf  # waiting for a turn is not the call
                         await ticket.enter()
-                    start = trio.current_time()
+                    start = self._now()
                     expires = _expiry(call.message, start)
                     # Only this call runs until the next one moves the deadline on:
                     # what happens between calls never yields, so it cannot time out.
@@ -1109,7 +1108,7 @@ class Router:
                             error = _describe_exception(exc)
                 finally:
                     ticket.release()
-                duration = trio.current_time() - start
+                duration = self._now() - start
                 _record(slot, reply, error, duration)
                 routing.complete(
                     call.token,
@@ -1129,7 +1128,7 @@ class Router:
                     return calls
         # Only a call in progress has a deadline: that call timed out, or the
         # message's own deadline passed during it.
-        duration = trio.current_time() - start
+        duration = self._now() - start
         expired = expires < start + slot.info.timeout
         error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
         slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
@@ -1263,9 +1262,14 @@ def _deadline_passed(routing: Routing, slot: _Slot, call: Call, ticket: Ticket) 
 
 
 class _Attempt:
-    """A call handed to a plugin's ``submit``: what reporting its outcome needs."""
+    """A call handed to a plugin's ``submit``: what reporting its outcome needs.
 
-    __slots__ = ("call", "expires", "slot", "start", "ticket")
+    For a detached input it is also the ``done`` callback given to ``submit`` (no
+    ``partial`` or closure per call): ``job`` and ``router`` are set, and calling it
+    keeps the outcome and queues :meth:`Router._submitted`.
+    """
+
+    __slots__ = ("call", "expires", "job", "outcome", "router", "slot", "start", "ticket")
 
     def __init__(
         self, slot: _Slot, call: Call, ticket: Ticket, start: float, expires: float
@@ -1275,14 +1279,28 @@ class _Attempt:
         self.ticket = ticket
         self.start = start
         self.expires = expires
+        self.job: _Job | None = None
+        self.router: Router | None = None
+        self.outcome: tuple[Reply | None, str | None, bool] | None = None
+
+    def __call__(self, reply: Reply | None, error: str | None, timed_out: bool) -> None:
+        router = self.router
+        assert router is not None
+        self.outcome = (reply, error, timed_out)
+        router._later(router._submitted, self)
 
     def complete(
-        self, routing: Routing, reply: Reply | None, error: str | None, timed_out: bool
+        self,
+        routing: Routing,
+        reply: Reply | None,
+        error: str | None,
+        timed_out: bool,
+        now: float,
     ) -> list[Call]:
-        """Report the outcome to ``routing`` (and the plugin's stats); the next calls."""
+        """Report the outcome at ``now`` to ``routing`` (and the plugin's stats); the next calls."""
         slot, start, expires = self.slot, self.start, self.expires
         self.ticket.release()
-        duration = trio.current_time() - start
+        duration = now - start
         expired = False
         if timed_out:
             expired = expires < start + slot.info.timeout
