@@ -16,7 +16,9 @@ Why ``subprocess.Popen`` called directly instead of ``trio.lowlevel.open_process
 forks from a worker thread, and Linux sends the parent-death signal when the *thread*
 that forked exits, which an idle worker thread does after a few seconds. Forking from
 the trio thread itself ties the signal to the router's life. Process exit is then
-awaited through a pidfd, without threads.
+awaited through a pidfd, without threads; where ``pidfd_open`` is missing (Linux before
+5.3, valgrind) or refused (older container seccomp profiles), a worker thread blocks in
+``waitpid`` instead (it only waits: it never forks).
 """
 
 from __future__ import annotations
@@ -102,7 +104,12 @@ class PluginProcess:
         self.from_plugin = from_plugin
         self.stdout = stdout
         self.stderr = stderr
-        self._pidfd: int | None = os.pidfd_open(popen.pid)
+        self._pidfd: int | None
+        try:
+            self._pidfd = os.pidfd_open(popen.pid)
+        except OSError:  # ENOSYS or EPERM: wait() falls back to a thread
+            self._pidfd = None
+        self._closed = False
         self._polling = False
         self._changed = trio.Event()
 
@@ -118,16 +125,21 @@ class PluginProcess:
         reader per fd), the others wait for it to report.
         """
         while self._popen.returncode is None:
-            if self._pidfd is None:
-                return self._popen.wait()  # closed: aclose() killed it already
+            if self._closed:
+                return self._popen.wait()  # aclose() killed it already
             if self._polling:
                 await self._changed.wait()
                 continue
             self._polling = True
             try:
-                await trio.lowlevel.wait_readable(self._pidfd)
-                # Readable only once the process is a zombie: this does not block.
-                self._popen.wait()
+                if self._pidfd is not None:
+                    await trio.lowlevel.wait_readable(self._pidfd)
+                    # Readable only once the process is a zombie: this does not block.
+                    self._popen.wait()
+                else:
+                    # Abandoned on cancel, the thread still reaps the process when it
+                    # exits (Popen.wait is thread-safe); the next wait sees returncode.
+                    await trio.to_thread.run_sync(self._popen.wait, abandon_on_cancel=True)
             finally:
                 self._polling = False
                 changed, self._changed = self._changed, trio.Event()
@@ -154,6 +166,7 @@ class PluginProcess:
     def _close_fds(self) -> None:
         for stream in (self.to_plugin, self.from_plugin, self.stdout, self.stderr):
             stream.close()
+        self._closed = True
         if self._pidfd is not None:
             fd, self._pidfd = self._pidfd, None
             trio.lowlevel.notify_closing(fd)

@@ -3,15 +3,19 @@ that it never outlives the process that spawned it."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
 import pytest
 import trio
-from exec_helpers import PLUGINS, kill_quietly, plugin_cmd, wait_dead
+from exec_helpers import PLUGINS, kill_quietly, plugin_cmd, running, scripted, wait_dead
 
-from router.exec import SpawnError, spawn, split_command
+from plugin_sdk import Message
+from router.exec import ExecState, PluginCrashed, SpawnError, spawn, split_command
 
 
 async def read_all(stream: trio.abc.ReceiveStream) -> bytes:
@@ -70,3 +74,31 @@ def test_a_plugin_dies_with_the_process_that_spawned_it() -> None:
         assert wait_dead(plugin_pid, within=2.0)
     finally:
         kill_quietly(plugin_pid)
+
+
+@pytest.mark.parametrize("errno_", [errno.ENOSYS, errno.EPERM])
+async def test_without_pidfd_open_exits_are_still_seen_crashes_restarted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, errno_: int
+) -> None:
+    # Linux before 5.3 or valgrind (ENOSYS), older container seccomp profiles (EPERM).
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    process = spawn(plugin_cmd("fd_probe.py"))
+    await process.to_plugin.aclose()
+    with trio.fail_after(10):
+        assert await process.wait() == 0
+    await process.aclose()
+
+    async with running(scripted()) as handle:
+        reply = await handle.call(Message("echo", "hi"))
+        assert reply.messages[0].body["echo"] == "hi"
+        first_pid = handle.pid
+        with pytest.raises(PluginCrashed):
+            await handle.call(Message("crash-once", str(tmp_path / "marker")))
+        with trio.fail_after(10):
+            reply = await handle.call(Message("crash-once", str(tmp_path / "marker")))
+        assert reply.messages[0].body == "survived"
+        assert handle.pid != first_pid
+    assert handle.state is ExecState.STOPPED
