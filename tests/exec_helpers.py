@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
-from router.exec import ExecHandle, ExecState, RestartPolicy
+from plugin_sdk import Message
+from router.exec import ExecHandle, ExecState, PluginCrashed, RestartPolicy
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -116,3 +118,17 @@ async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> Non
     with trio.fail_after(within):
         while not condition():
             await trio.sleep(0.005)
+
+
+async def crash_once_then_call_again(handle: ExecHandle, marker: Path) -> None:
+    """Crash the scripted plugin with a call, then call at once: the restarted one answers.
+
+    What the engine does for ``on_error=retry``: the second call waits for the restart.
+    """
+    first_pid = handle.pid
+    with pytest.raises(PluginCrashed):
+        await handle.call(Message("crash-once", str(marker)))
+    with trio.fail_after(10):
+        reply = await handle.call(Message("crash-once", str(marker)))
+    assert reply.messages[0].body == "survived"
+    assert handle.pid != first_pid

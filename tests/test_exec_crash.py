@@ -9,6 +9,7 @@ import pytest
 import trio
 from exec_helpers import (
     FAST_RESTART,
+    crash_once_then_call_again,
     pid_alive,
     plugin_cmd,
     running,
@@ -72,14 +73,7 @@ async def test_a_call_during_a_short_restart_waits_for_the_restarted_plugin(
     tmp_path: Path,
 ) -> None:
     async with running(scripted()) as handle:
-        first_pid = handle.pid
-        with pytest.raises(PluginCrashed):
-            await handle.call(Message("crash-once", str(tmp_path / "marker")))
-        # What the engine does for on_error=retry: call again at once, within a timeout.
-        with trio.fail_after(10):
-            reply = await handle.call(Message("crash-once", str(tmp_path / "marker")))
-        assert reply.messages[0].body == "survived"
-        assert handle.pid != first_pid
+        await crash_once_then_call_again(handle, tmp_path / "marker")
 
 
 async def test_repeated_crashes_quarantine_the_plugin_until_restarted_by_hand() -> None:

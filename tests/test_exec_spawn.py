@@ -12,10 +12,18 @@ import sys
 
 import pytest
 import trio
-from exec_helpers import PLUGINS, kill_quietly, plugin_cmd, running, scripted, wait_dead
+from exec_helpers import (
+    PLUGINS,
+    crash_once_then_call_again,
+    kill_quietly,
+    plugin_cmd,
+    running,
+    scripted,
+    wait_dead,
+)
 
 from plugin_sdk import Message
-from router.exec import ExecState, PluginCrashed, SpawnError, spawn, split_command
+from router.exec import ExecState, SpawnError, spawn, split_command
 
 
 async def read_all(stream: trio.abc.ReceiveStream) -> bytes:
@@ -94,11 +102,5 @@ async def test_without_pidfd_open_exits_are_still_seen_crashes_restarted(
     async with running(scripted()) as handle:
         reply = await handle.call(Message("echo", "hi"))
         assert reply.messages[0].body["echo"] == "hi"
-        first_pid = handle.pid
-        with pytest.raises(PluginCrashed):
-            await handle.call(Message("crash-once", str(tmp_path / "marker")))
-        with trio.fail_after(10):
-            reply = await handle.call(Message("crash-once", str(tmp_path / "marker")))
-        assert reply.messages[0].body == "survived"
-        assert handle.pid != first_pid
+        await crash_once_then_call_again(handle, tmp_path / "marker")
     assert handle.state is ExecState.STOPPED
