@@ -131,6 +131,16 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
     ended: list[str] = []
     sent_ids: list[int] = []
     answered: list[int] = []
+    given_up_at: dict[int, float] = {}  # committed calls given up on, unanswered
+    last_starved = -math.inf  # when a call last gave up waiting in the backlog
+
+    def gave_up(call_id: int) -> None:
+        nonlocal last_starved
+        if call_id in at_plugin or call_id in [entry[0] for entry in table.outbox]:
+            given_up_at[call_id] = now
+        else:
+            last_starved = now
+
     for step in range(data.draw(st.integers(0, 40))):
         op = data.draw(st.sampled_from(["add", "flush", "answer", "give_up", "tick", "bogus"]))
         if op == "add":
@@ -151,6 +161,7 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
             for call_id in data.draw(st.permutations(chosen)):
                 at_plugin.remove(call_id)
                 answered.append(call_id)
+                given_up_at.pop(call_id, None)
                 got = table.resolve(call_id)
                 assert got == waited.pop(call_id, None)
                 if got is not None:
@@ -159,11 +170,14 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
                 assert table.resolve(data.draw(st.sampled_from(answered))) is None
         elif op == "give_up" and waited:
             call_id = data.draw(st.sampled_from(sorted(waited)))
-            assert table.give_up(call_id) == waited.pop(call_id)
+            gave_up(call_id)
+            assert table.give_up(call_id, now) == waited.pop(call_id)
             ended.append(f"gave up {call_id}")
         elif op == "tick":
             now += data.draw(st.sampled_from([0.5, 1.0, 5.0]))
             due = {k for i, k in waited.items() if deadlines[k] <= now}
+            for call_id in [i for i, k in waited.items() if k in due]:
+                gave_up(call_id)
             expired = table.expire(now)
             assert sorted(expired) == sorted(due)
             waited = {i: k for i, k in waited.items() if k not in due}
@@ -176,6 +190,14 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
                 table.resolve(table.sent_max + data.draw(st.integers(1, 3)))
         assert len(at_plugin) + len(table.outbox) <= concurrency
         assert table.unanswered == len(at_plugin) + len(table.outbox)
+        # Wedged: every place held by a call given up on, and a call starved in the
+        # backlog at least the grace period (1.0) after the newest of them was given up.
+        committed = at_plugin + [entry[0] for entry in table.outbox]
+        assert table.wedged(1.0) == (
+            len(committed) >= concurrency
+            and all(c in given_up_at for c in committed)
+            and last_starved >= max(given_up_at[c] for c in committed) + 1.0
+        )
     # A plugin that answers everything it gets lets every waiting call through.
     for _ in range(len(waited) + 1):
         entries = table.take()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 import pytest
@@ -290,6 +291,53 @@ async def test_a_given_up_call_still_counts_against_the_plugins_concurrency(
         outcomes.submit(handle, msg("release", "release", {"order": [1, 0], "groups": [2]}))
         await outcomes.wait("release")
         assert outcomes.body("release")["unanswered"] == 1
+
+
+async def test_a_plugin_whose_places_are_all_held_by_calls_given_up_on_is_restarted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The peer answers pings while it holds a call forever: the hang check keeps it.
+    # But its one place stays taken, so a newer call can only time out waiting for it.
+    async with running(peer("concurrency=1")) as handle:
+        grace = handle.info.timeout
+        first_pid = handle.pid
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
+        await outcomes.wait("held")
+        assert outcomes.only("held") == (None, None, True)
+        outcomes.submit(handle, msg("echo", "starved"), trio.current_time() + grace + 1.0)
+        await outcomes.wait("starved")
+        assert outcomes.only("starved") == (None, None, True)
+        # Polled against the real clock: the virtual one jumps while the process restarts.
+        give_up_at = time.monotonic() + 10
+        while handle.restarts == 0 and time.monotonic() < give_up_at:
+            await trio.sleep(0.001)
+        assert handle.restarts == 1
+        outcomes.submit(handle, msg("echo", "after"))
+        await outcomes.wait("after")
+        assert outcomes.body("after")["pid"] == handle.pid != first_pid
+        assert handle.last_error == (
+            "wedged: its one call place is held by a call given up on,"
+            f" still unfinished {grace:g}s later when a newer call timed out waiting for it"
+        )
+
+
+async def test_a_plugin_given_less_than_its_timeout_to_finish_a_given_up_call_is_kept(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running(peer("concurrency=1")) as handle:
+        grace = handle.info.timeout
+        pid = handle.pid
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
+        await outcomes.wait("held")
+        # Starved sooner than the plugin's timeout after the held call was given up.
+        outcomes.submit(handle, msg("echo", "starved"), trio.current_time() + grace / 2)
+        await outcomes.wait("starved")
+        assert outcomes.only("starved") == (None, None, True)
+        await trio.sleep(grace)  # a kill would have been seen by now
+        assert handle.restarts == 0 and handle.state is ExecState.READY
+        assert handle.pid == pid
 
 
 async def test_a_crash_mid_batch_ends_every_call_of_it_exactly_once() -> None:

@@ -202,10 +202,31 @@ class Live:
         return waiter.reply
 
     def _give_up(self, call_id: int) -> None:
-        if self._table.give_up(call_id) is not None:
+        if self._table.give_up(call_id, trio.current_time()) is not None:
             # Maybe slow, maybe hung: the hang check finds out.
             self.suspect.set()
             self._settled()
+            self._check_wedged()
+
+    def _check_wedged(self) -> None:
+        """Kill a plugin whose every place is held by work nobody waits for.
+
+        A plugin that answers pings but never finishes the calls it was given (an
+        async handler waiting forever) would otherwise keep its places, and every
+        later call would time out waiting for one, for as long as it runs.
+        """
+        table = self._table
+        assert self.info is not None
+        if self.death is None and table.wedged(self.info.timeout):
+            held = table.given_up_held
+            if held == 1:
+                places, calls, wanted = "its one call place is", "a call", "it"
+            else:
+                places, calls, wanted = f"all {held} of its call places are", "calls", "one"
+            self.die(
+                f"wedged: {places} held by {calls} given up on, still unfinished"
+                f" {self.info.timeout:g}s later when a newer call timed out waiting for {wanted}"
+            )
 
     def _complete(
         self, done: Done, reply: Reply | None, error: ExecError | None, timed_out: bool
@@ -333,6 +354,7 @@ class Live:
                 for done in expired:
                     self._complete(done, None, None, True)
                 self._settled()
+                self._check_wedged()
             # A fresh scope per wake: a scope whose deadline passed stays cancelled.
             self._timer = trio.CancelScope(deadline=table.next_deadline())
             with self._timer:

@@ -9,6 +9,9 @@ router's side of that bookkeeping, with no trio and no I/O (the trio adapter is
 - A plugin never has more than ``concurrency`` calls unanswered. A call the router gave
   up on (timeout, cancelled caller) still counts until the plugin answers it: the plugin
   is still working on it. Calls beyond the limit wait in a backlog.
+- A plugin is *wedged* when a call gave up waiting in the backlog while every place was
+  held by a call given up on at least a grace period earlier: it serves nobody, and
+  only a restart frees its places (:meth:`CallTable.wedged`).
 - An answer for an id never sent is a protocol violation (:class:`NeverMade`); an
   answer for a call no longer waited for (given up, answered twice) is ignored.
 - Deadlines sit in a heap whose stale entries (calls already answered) are dropped when
@@ -51,6 +54,7 @@ class CallTable(Generic[D]):
         "_committed_max",
         "_deadlines",
         "_given_up",
+        "_last_starved",
         "_next_id",
         "concurrency",
         "outbox",
@@ -71,7 +75,9 @@ class CallTable(Generic[D]):
         self._backlog: deque[list[Any]] = deque()
         self._committed = 0  # sent and unanswered, plus in the outbox
         self._committed_max = 0  # the highest id moved to the outbox
-        self._given_up: set[int] = set()  # committed, no longer waited for, unanswered
+        # Committed, no longer waited for, unanswered: when each was given up.
+        self._given_up: dict[int, float] = {}
+        self._last_starved = -math.inf  # when a call last gave up waiting in the backlog
         self._deadlines: list[tuple[float, int]] = []
 
     def add(self, message: Message, data: D, expires: float = math.inf) -> int:
@@ -120,7 +126,7 @@ class CallTable(Generic[D]):
         for entry in entries:
             call_id = entry[0]
             self._committed -= 1
-            self._given_up.discard(call_id)
+            self._given_up.pop(call_id, None)
             data = self.pending.pop(call_id, None)
             if data is not None:
                 found.append(data)
@@ -135,10 +141,7 @@ class CallTable(Generic[D]):
         if call_id > self.sent_max:
             raise NeverMade(call_id)
         data = self.pending.pop(call_id, None)
-        if data is not None:
-            self._answered()
-        elif call_id in self._given_up:
-            self._given_up.discard(call_id)
+        if data is not None or self._given_up.pop(call_id, None) is not None:
             self._answered()
         return data
 
@@ -157,23 +160,46 @@ class CallTable(Generic[D]):
                 self._committed += 1
                 self._committed_max = entry[0]
 
-    def give_up(self, call_id: int) -> D | None:
-        """Stop waiting for ``call_id``: return its data (None if it already ended).
+    def give_up(self, call_id: int, now: float = 0.0) -> D | None:
+        """Stop waiting for ``call_id`` at time ``now``: return its data (None if it ended).
 
         A call already committed to the plugin keeps its place until answered (its
         late answer is then ignored); one still in the backlog is never sent.
         """
         data = self.pending.pop(call_id, None)
-        if data is not None and call_id <= self._committed_max:
-            self._given_up.add(call_id)
+        if data is not None:
+            if call_id <= self._committed_max:
+                self._given_up[call_id] = now
+            else:
+                self._last_starved = now
         return data
+
+    def wedged(self, grace: float) -> bool:
+        """Whether the plugin serves nobody: only a restart can free its places.
+
+        True when a call gave up waiting for a place in the backlog at least ``grace``
+        after the newest of the calls holding every place was given up: the plugin had
+        that long to finish work nobody waits for any more, and did not. (A plugin
+        that is merely slow answers its given-up calls and frees its places.)
+        """
+        given_up = self._given_up
+        return (
+            self._committed >= self.concurrency
+            and len(given_up) == self._committed
+            and self._last_starved >= max(given_up.values()) + grace
+        )
+
+    @property
+    def given_up_held(self) -> int:
+        """Places held by calls given up on (the plugin has not answered them yet)."""
+        return len(self._given_up)
 
     def expire(self, now: float) -> list[D]:
         """Give up every call whose deadline is at or before ``now``; return their data."""
         heap = self._deadlines
         expired: list[D] = []
         while heap and heap[0][0] <= now:
-            data = self.give_up(heapq.heappop(heap)[1])
+            data = self.give_up(heapq.heappop(heap)[1], now)
             if data is not None:
                 expired.append(data)
         return expired
@@ -198,6 +224,7 @@ class CallTable(Generic[D]):
         self.outbox.clear()
         self._backlog.clear()
         self._given_up.clear()
+        self._last_starved = -math.inf
         self._deadlines.clear()
         self._committed = 0
         return found
