@@ -30,13 +30,31 @@ class Verdict(enum.StrEnum):
     ERROR = "error"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Reply:
     """A verdict, the messages a plugin sends back, and a reason for DROP/ERROR."""
 
     verdict: Verdict = Verdict.CONTINUE
     messages: tuple[Message, ...] = ()
     reason: str = ""
+
+    def __init__(
+        self,
+        verdict: Verdict = Verdict.CONTINUE,
+        messages: tuple[Message, ...] = (),
+        reason: str = "",
+    ) -> None:
+        # What the generated __init__ does, minus its cost: a frozen dataclass sets
+        # each field through ``object.__setattr__``, which made a Reply cost twice a
+        # Message. The slots' own descriptors set them directly (one per plugin call).
+        _set_verdict(self, verdict)
+        _set_messages(self, messages)
+        _set_reason(self, reason)
+
+
+_set_verdict = Reply.__dict__["verdict"].__set__
+_set_messages = Reply.__dict__["messages"].__set__
+_set_reason = Reply.__dict__["reason"].__set__
 
 
 _PASS = Reply()
