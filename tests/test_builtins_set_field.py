@@ -72,6 +72,30 @@ def test_the_env_var_overrides_a_value_already_set() -> None:
     assert body["HostConfig"]["Memory"] == 5
 
 
+@pytest.mark.parametrize(
+    ("option", "held", "replaced"),
+    [
+        ("N A.X int", 1, False),  # the same value of the same type: nothing to do
+        ("N A.X int", 2, True),
+        ("N A.X int", "1", True),  # the same text, but the body holds a string
+        ("N A.X bool", 1, True),  # True == 1 in Python, not in the body's JSON
+        ("N A.X int", True, True),
+        ("N A.X str", "1", False),
+    ],
+)
+def test_a_field_already_holding_the_value_passes_unless_its_type_differs(
+    option: str, held: object, replaced: bool
+) -> None:
+    body = {"Env": ["N=1"], "A": {"X": held}, "Other": [{"deep": "x"}]}
+    [reply] = run_plugin(SetField(option), Message("container.create", body))
+    assert reply.verdict is Verdict.CONTINUE
+    assert bool(reply.messages) is replaced
+    if replaced:
+        assert type(reply.messages[0].body["A"]["X"]) is not type(held) or (
+            reply.messages[0].body["A"]["X"] != held
+        )
+
+
 @pytest.mark.parametrize("body", [{}, {"Env": None}, {"Env": []}, {"Env": ["OTHER=1", "NAME"]}])
 def test_an_absent_env_var_leaves_the_message_unchanged(body: Any) -> None:
     [reply] = run_plugin(

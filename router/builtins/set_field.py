@@ -160,8 +160,12 @@ class SetField(Plugin):
             return error(f"cannot set {'.'.join(self.path)}: {exc}")
         if self.strip:
             new_body["Env"] = [e for e in env if not e.startswith(prefix)]
-        # Same value and same type (True == 1 in Python, but not in the body's JSON).
-        if new_body == body and type(get_field(body, self.path)) is type(value):
-            return None
+        else:
+            # Unchanged when the field already holds the same value of the same type
+            # (True == 1 in Python, but not in the body's JSON). Only the field is
+            # compared: comparing whole bodies cost as much as the rest of the edit.
+            old = get_field(body, self.path)
+            if type(old) is type(value) and old == value:
+                return None
         # Built directly: dataclasses.replace costs as much as the edit itself.
         return Message(msg.type, new_body, msg.id, msg.headers)
