@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from plugin_sdk import (
     emit,
     handles,
     passthrough,
+    replace,
     split_option,
 )
 
@@ -546,3 +549,22 @@ def test_any_sequence_of_messages_is_emitted_exactly_in_order(
     assert reply.verdict is Verdict.CONTINUE
     assert reply.messages == tuple(messages)
     assert all(out is given_ for out, given_ in zip(reply.messages, messages, strict=True))
+
+
+def test_a_reply_is_a_frozen_value_with_defaults_keywords_and_replace() -> None:
+    message = Message("t", 1, id="m")
+    reply = Reply(Verdict.CONTINUE, (message,))
+    assert reply == Reply(messages=(message,)) == replace(message)
+    assert hash(drop("x")) == hash(Reply(Verdict.DROP, reason="x"))
+    assert Reply() == passthrough() and Reply().reason == ""
+    assert dataclasses.replace(reply, reason="why").reason == "why"
+    assert [f.name for f in dataclasses.fields(Reply)] == ["verdict", "messages", "reason"]
+    assert repr(Reply()) == "Reply(verdict=<Verdict.CONTINUE: 'continue'>, messages=(), reason='')"
+    assert pickle.loads(pickle.dumps(reply)) == reply
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reply.reason = "changed"  # type: ignore[misc]
+    match drop("no"):
+        case Reply(Verdict.DROP, (), reason):
+            assert reason == "no"
+        case _:
+            pytest.fail("a Reply matches positionally on verdict, messages, reason")
