@@ -49,6 +49,7 @@ __all__ = ["Router"]
 log = logging.getLogger("chanrouter.engine")
 T = TypeVar("T")
 
+_CONTINUE: Final = Verdict.CONTINUE
 _ERROR: Final = Verdict.ERROR
 _DROP: Final = Verdict.DROP
 
@@ -314,6 +315,9 @@ def _wake_puller(stream: _Stream) -> None:
 
 def _record(slot: _Slot, reply: Reply | None, error: str | None, duration: float) -> None:
     """Count a call that ended (not by timing out) in its plugin's stats."""
+    if error is None and type(reply) is Reply and reply.verdict is _CONTINUE:
+        slot.stats.record_ok(duration)  # the usual call, without working out how it failed
+        return
     failed = error is not None or not isinstance(reply, Reply) or reply.verdict == _ERROR
     dropped = not failed and reply is not None and reply.verdict == _DROP
     slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=False)
@@ -799,7 +803,8 @@ class Router:
         message = call.message
         reply: Reply | None = None
         error: str | None = None
-        expired = _expiry(message, start) <= start
+        # A message without headers has no deadline: no call to find that out, per hop.
+        expired = bool(message.headers) and _expiry(message, start) <= start
         if expired:
             error = _DEADLINE_PASSED
         else:

@@ -34,6 +34,11 @@ class PluginStats:
         self.timed_out += timed_out
         self.latencies.append(duration)
 
+    def record_ok(self, duration: float) -> None:
+        """Count one call that neither dropped nor failed: :meth:`record`'s usual case."""
+        self.handled += 1
+        self.latencies.append(duration)
+
     def percentile(self, q: float) -> float | None:
         """The ``q``-th percentile (0-100) of recent latencies, None before any call."""
         if not self.latencies:
