@@ -37,6 +37,11 @@ DEFAULT_MAX_MESSAGES: Final = 1024
 
 Key = tuple[int, ...]
 
+# ``tuple.__new__(NamedTupleClass, fields)`` makes the same named tuple as calling the
+# class, without the Python frame of its generated ``__new__`` (about 350 ns of 500):
+# used where one is made per plugin call. Fields go in declaration order, all given.
+_new: Final[Any] = tuple.__new__
+
 
 class Call(NamedTuple):
     """One plugin call the driver should make and then report with ``complete``.
@@ -152,7 +157,7 @@ class Routing:
             self._next_token = token + 1
             self._outstanding[token] = branch
             info = branch.pipeline[branch.position]
-            return [Call(token, info.name, branch.message, branch.attempt, info)]
+            return [_new(Call, (token, info.name, branch.message, branch.attempt, info))]
         ready = sorted((b for b in ready if not self._abandoned(b)), key=_by_key)
         self._ready.clear()
         calls = []
@@ -223,7 +228,7 @@ class Routing:
                         self._next_token = token + 1
                         outstanding[token] = child
                         info = pipeline[position]
-                        return [Call(token, info.name, child.message, 1, info)]
+                        return [_new(Call, (token, info.name, child.message, 1, info))]
                     self._advance(child)
                     return []
             self._settle(branch, reply, duration, error, timed_out, expired)
@@ -253,7 +258,10 @@ class Routing:
         if len(finals) == 1:  # the usual end: the input delivered as one message
             _, message, derived = finals[0]
             if not derived:
-                return Result(self.message.id, Status.DELIVERED, (message,), None, "", trace)
+                result: Result = _new(
+                    Result, (self.message.id, Status.DELIVERED, (message,), None, "", trace)
+                )
+                return result
         messages = tuple([m for _, m, _ in finals])
         for _, _, derived in finals:
             if not derived:
@@ -336,7 +344,9 @@ class Routing:
         pipeline = branch.pipeline
         position = branch.position
         key = branch.key
-        hop = Hop(pipeline[position].name, old.id, old.type, verdict, duration, reply.reason)
+        hop: Hop = _new(
+            Hop, (pipeline[position].name, old.id, old.type, verdict, duration, reply.reason)
+        )
         self._hops.append((key, branch.attempt, hop))
         parent = branch.parent
         if parent is not None and message is not old:
