@@ -149,6 +149,17 @@ class EventBus:
         for sub in self._subscribers:
             sub._push(event)
 
+    def publish_result(self, wire: dict[str, Any]) -> None:
+        """Publish a ``result`` event for ``Result.to_wire()`` (made only if anyone listens).
+
+        routerd publishes one per message it routes; with no watcher, making the
+        event would be most of the cost.
+        """
+        if self._subscribers:
+            self.publish(Event(EventKind.RESULT, None, wire))
+        else:
+            self.published += 1
+
     def emit(self, kind: str, plugin: str | None = None, /, **data: Any) -> None:
         """Shorthand: ``publish(Event(kind, plugin, data))``."""
         self.publish(Event(kind, plugin, data))

@@ -18,8 +18,9 @@ from typing import Any
 
 import trio
 
+from plugin_sdk import Message
 from router.engine import Router
-from router.events import EventBus, result_event
+from router.events import EventBus
 from router.result import Result
 
 from .streamio import BadInput, Item, encode_json_line, encode_msgpack, make_decoder
@@ -64,17 +65,51 @@ def _stdin_reader() -> Callable[[int], bytes]:
     return functools.partial(os.read, fd)
 
 
-async def _read_stdin(fmt: str) -> AsyncIterator[Item]:
-    decoder = make_decoder(fmt)
-    read = _stdin_reader()
-    while True:
-        # A thread per 64 KiB chunk works for pipes, files and ttys alike and never puts
-        # the shared stdin file description in non-blocking mode.
-        chunk = await trio.to_thread.run_sync(read, READ_CHUNK, abandon_on_cancel=True)
-        for item in decoder.feed(chunk):
-            yield item
-        if not chunk:
-            return
+class _Input:
+    """stdin as the router's input stream: what each chunk read decodes to, in order.
+
+    The router pulls straight from :meth:`items`, so an input costs no hand-over
+    between tasks (a channel in between made one scheduling round per message).
+    """
+
+    def __init__(self, fmt: str) -> None:
+        self._decoder = make_decoder(fmt)
+        self._read = _stdin_reader()
+        self._stopped = False
+        self._reading: trio.CancelScope | None = None
+
+    def stop(self) -> None:
+        """Read no more: a read under way is abandoned; what was read is still routed."""
+        self._stopped = True
+        if self._reading is not None:
+            self._reading.cancel()
+
+    async def items(self) -> AsyncIterator[Message | Result]:
+        """Messages (and failed results for bad inputs) until the end of stdin or a stop."""
+        while not self._stopped:
+            # The scope holds no ``yield``: the router's workers take turns pulling, so
+            # a scope left open across one would belong to whichever task pulled.
+            with trio.CancelScope() as self._reading:
+                # A thread per 64 KiB chunk works for pipes, files and ttys alike and
+                # never puts the shared stdin file description in non-blocking mode.
+                chunk = await trio.to_thread.run_sync(
+                    self._read, READ_CHUNK, abandon_on_cancel=True
+                )
+            self._reading = None
+            if self._stopped:
+                return  # the chunk being read was abandoned with its thread
+            # Every item of a chunk read is routed, stop or not: its bytes left stdin.
+            for item in self._decoder.feed(chunk):
+                yield _routable(item)
+            if not chunk:
+                return
+
+
+def _routable(item: Item) -> Message | Result:
+    if isinstance(item, BadInput):
+        log.warning("%s", item.reason)
+        return Result.failed_input(item.id, item.reason)
+    return item
 
 
 async def _write_results(receive: trio.MemoryReceiveChannel[dict[str, Any]], fmt: str) -> None:
@@ -102,36 +137,26 @@ async def _write_results(receive: trio.MemoryReceiveChannel[dict[str, Any]], fmt
 
 async def stream(r: Router, fmt: str, stop: trio.Event, bus: EventBus) -> None:
     """Route stdin to stdout; on ``stop`` read no more, but finish what was read."""
-    items_send, items_recv = trio.open_memory_channel[Any](0)
     results_send, results_recv = trio.open_memory_channel[dict[str, Any]](256)
-    reading = trio.CancelScope()
-
-    async def read() -> None:
-        async with items_send:
-            with reading:
-                async for item in _read_stdin(fmt):
-                    if isinstance(item, BadInput):
-                        log.warning("%s", item.reason)
-                        await items_send.send(Result.failed_input(item.id, item.reason))
-                    else:
-                        await items_send.send(item)
+    source = _Input(fmt)
 
     async def stop_reading() -> None:
         await stop.wait()
-        reading.cancel()
+        source.stop()
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_write_results, results_recv, fmt)
-        nursery.start_soon(read)
         nursery.start_soon(stop_reading)
-        async with (
-            results_send,
-            items_recv,
-            contextlib.aclosing(r.route_stream(items_recv)) as results,
-        ):
+        async with results_send, contextlib.aclosing(r.route_stream(source.items())) as results:
             async for result in results:
-                bus.publish(result_event(result))
-                await results_send.send(result.to_wire())
+                wire = result.to_wire()
+                bus.publish_result(wire)
+                # Queued without a checkpoint while there is room: route_stream waits
+                # (and lets the writer run) whenever no result is ready, and a
+                # checkpoint per result was a scheduling round per message.
+                try:
+                    results_send.send_nowait(wire)
+                except trio.WouldBlock:
+                    await results_send.send(wire)
         # The writer finishes when results_send closes; only the watcher is left.
-        reading.cancel()
         stop.set()
