@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Sequence
 
-from . import plain_chain, raw_cases, router_cases, rss_cases, session_cases
+from . import filter_cases, plain_chain, raw_cases, router_cases, rss_cases, session_cases
 from .case import Case
 
 __all__ = ["ALL_CASES", "select_cases"]
@@ -15,6 +15,7 @@ ALL_CASES: tuple[Case, ...] = (
     *plain_chain.CASES,
     *session_cases.CASES,
     *router_cases.CASES,
+    *filter_cases.CASES,
     *rss_cases.CASES,
 )
 """All cases; a case's baselines come before it so ratios resolve in one run."""

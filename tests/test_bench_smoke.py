@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.plain_chain import container_create
 from bench.stats import median, percentile, slice_rates, slice_size
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +59,44 @@ def test_every_case_runs_end_to_end_and_writes_its_figures(tmp_path: Path) -> No
     assert doc["skipped"] == {}
     assert all(f["value"] > 0 and f["passes"] for f in figures.values())
     assert "raw.chain3.w64.60B.wall" in done.stdout  # the table names it too
+
+
+def test_the_filter_case_runs_routerd_and_the_plain_filter_as_processes(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--only", "routerd.filter", "--messages", "50", "--passes", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv, "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = {f["name"]: f for f in json.loads(out.read_text(encoding="utf-8"))["figures"]}
+    for kind in ("cpu", "wall"):
+        subject = figures[f"routerd.filter.builtin3.{kind}"]
+        assert subject["baseline"] == f"plain.filter.{kind}"
+        assert len(subject["passes"]) == len(subject["paired_baseline_passes"]) == 1
+    # 50 extra lines are too few to measure (start-up jitter dominates): no value checks.
+
+
+def test_the_plain_filter_writes_one_result_line_per_input_in_routerds_shape() -> None:
+    lines = [json.dumps(container_create(i).to_wire()) for i in range(3)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.plain_filter"],
+        cwd=ROOT,
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["id"] for r in results] == ["c0", "c1", "c2"]
+    body = results[1]["messages"][0]["body"]
+    assert body["HostConfig"]["Binds"] == ["/var/lib/shared:/shared"]
+    assert body["Labels"] == {"n": "1"}
+    assert [h["verdict"] for h in results[1]["trace"]] == ["replace", "replace", "pass"]
 
 
 @settings(max_examples=100, deadline=None)

@@ -203,9 +203,13 @@ def _json_default(value: object) -> object:
     return repr(value)
 
 
+# Made once: ``json.dumps`` with any option builds a new encoder per call.
+_encode_json = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+
+
 def encode_json_line(obj: object) -> bytes:
     """One compact JSON line (with its newline)."""
-    return json.dumps(obj, separators=(",", ":"), default=_json_default).encode() + b"\n"
+    return _encode_json(obj).encode() + b"\n"
 
 
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
