@@ -11,7 +11,9 @@ import pytest
 import trio
 
 import router
+from plugin_sdk import Message
 from router.builtins.host_mount import HostMount
+from router.cli import _stream
 from router.cli._stream import stream
 from router.events import EventBus, EventKind
 
@@ -84,3 +86,35 @@ async def test_results_are_counted_as_published_even_with_nobody_watching(
     bus = EventBus()
     await _route_stdin(monkeypatch, _lines(7), bus)
     assert bus.published == 7
+
+
+async def test_a_stop_ends_reading_but_every_input_of_a_chunk_already_read_is_routed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 200 short lines come in one read; a stop after the first is pulled must not
+    # lose the other 199: their bytes have left stdin, so they get their results.
+    data = _lines(200) + _lines(5)  # the second read would bring more
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    reads: list[int] = []
+    original = _stream._stdin_reader
+
+    def counting_reader() -> Any:
+        read = original()
+
+        def counted(n: int) -> bytes:
+            chunk: bytes = read(n)
+            reads.append(len(chunk))
+            return chunk
+
+        return counted
+
+    monkeypatch.setattr(_stream, "_stdin_reader", counting_reader)
+    monkeypatch.setattr(_stream, "READ_CHUNK", len(data) - 10)
+    source = _stream._Input("jsonl")
+    items = source.items()
+    first = await anext(items)
+    source.stop()
+    rest = [item async for item in items]
+    ids = [item.id for item in [first, *rest] if isinstance(item, Message)]
+    assert ids == [f"c{i}" for i in range(200)] + [f"c{i}" for i in range(4)]
+    assert len(reads) == 1  # and nothing was read after the stop
