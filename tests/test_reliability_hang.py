@@ -78,3 +78,23 @@ async def test_a_slow_plugin_that_answers_pings_loses_one_message_and_is_not_res
             echo = await router.route(Message("echo", 1))
         assert echo.messages[0].body["pid"] == pid
         assert slow.restarts == 0 and slow.pid == pid
+
+
+async def test_a_plugin_stuck_on_calls_given_up_on_is_restarted_as_wedged() -> None:
+    # ``delay`` 60 awaits without blocking: the plugin answers pings, so it is not
+    # hung, but its one place stays taken by a call nobody waits for any more.
+    stuck = scripted("name=stuck timeout=0.3", ping_timeout=5.0, stop_timeout=0.3)
+    async with Router([stuck, _ok()]) as router:
+        pid = stuck.pid
+        with trio.fail_after(10):
+            first = await router.route(Message("delay", 60))
+            starved = await router.route(Message("echo", "waits for the place"))
+            for result in (first, starved):
+                assert result.status is Status.FAILED and result.by == "stuck"
+                assert result.reason == "timed out after 0.3s"
+        await wait_until(lambda: stuck.restarts == 1 and stuck.state is ExecState.READY)
+        after = await router.route(Message("echo", "after"))
+        assert after.status is Status.DELIVERED, after
+        assert after.messages[0].body["pid"] == stuck.pid != pid
+        assert stuck.restarts == 1
+        assert stuck.last_error.startswith("wedged: its one call place is held by a call")
