@@ -656,9 +656,13 @@ class Router:
 
     async def _run(self, job: _Job) -> Result | None:
         """Route ``job`` to its result; None if it detached (it settles itself later)."""
+        first = job.first
         try:
-            if job.first:
-                await self._drive_all(job, job.first)
+            if len(first) == 1:  # the usual case, without _drive_all's frame
+                call, ticket = first[0]
+                await self._drive(job, call, ticket)
+            elif first:
+                await self._drive_all(job, first)
             if job.detached:
                 return None
             return job.routing.result()
