@@ -219,7 +219,7 @@ def test_a_call_given_up_in_the_backlog_is_never_sent() -> None:
     queued = table.add(Message("t"), "queued")
     last = table.add(Message("t"), "last")
     table.sent(table.take())
-    assert table.give_up(queued) == "queued"
+    assert table.give_up(queued, 0.0) == "queued"
     assert table.resolve(first) == "first"
     assert [entry[0] for entry in table.take()] == [last]
 

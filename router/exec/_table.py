@@ -160,7 +160,7 @@ class CallTable(Generic[D]):
                 self._committed += 1
                 self._committed_max = entry[0]
 
-    def give_up(self, call_id: int, now: float = 0.0) -> D | None:
+    def give_up(self, call_id: int, now: float) -> D | None:
         """Stop waiting for ``call_id`` at time ``now``: return its data (None if it ended).
 
         A call already committed to the plugin keeps its place until answered (its
