@@ -24,7 +24,7 @@ import shlex
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -44,6 +44,10 @@ from ._state import ExecState
 __all__ = ["ExecHandle", "SubmitDone", "describe_exit"]
 
 log = logging.getLogger("chanrouter.exec")
+
+# Read once: an enum member looked up on its class costs a descriptor call each time,
+# and every submitted call checks the state.
+_READY: Final = ExecState.READY
 
 
 SubmitDone = Callable[[Reply | None, str | None, bool], None]
@@ -271,7 +275,7 @@ class ExecHandle:
 
     def _ready_live(self) -> Live | None:
         live = self._live
-        if live is not None and self._state is ExecState.READY and not live.wake.is_set():
+        if live is not None and self._state is _READY and not live.wake.is_set():
             return live
         return None
 
