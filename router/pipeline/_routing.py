@@ -259,7 +259,7 @@ class Routing:
             _, message, derived = finals[0]
             if not derived:
                 result: Result = _new(
-                    Result, (self.message.id, Status.DELIVERED, (message,), None, "", trace)
+                    Result, (self.message.id, _DELIVERED, (message,), None, "", trace)
                 )
                 return result
         messages = tuple([m for _, m, _ in finals])
@@ -459,6 +459,7 @@ class Routing:
 _CONTINUE: Final = Verdict.CONTINUE
 _PASS: Final = HopVerdict.PASS
 _REPLACE: Final = HopVerdict.REPLACE
+_DELIVERED: Final = Status.DELIVERED
 
 
 def _by_key(branch: _Branch) -> Key:
