@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,21 +18,28 @@ from bench.stats import median, percentile, slice_rates, slice_size
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_every_case_runs_end_to_end_and_writes_its_figures(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, argv: list[str], timeout: float) -> tuple[dict[str, Any], str]:
+    """Run ``python -m bench ARGV`` to the end: its JSON document and its table."""
     out = tmp_path / "bench.json"
-    # Every case but routerd.rss (ten plugin processes per pass: too slow for a smoke test).
-    cases = ["raw.*", "plain.*", "session.*", "router.*"]
-    argv = [*(a for c in cases for a in ("--only", c)), "--messages", "20", "--passes", "1"]
-    argv += ["--size", "60B", "--size", "64KiB"]  # small, and more than a pipe buffer
     done = subprocess.run(
         [sys.executable, "-m", "bench", *argv, "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr
-    doc = json.loads(out.read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return doc, done.stdout
+
+
+def test_every_case_runs_end_to_end_and_writes_its_figures(tmp_path: Path) -> None:
+    # Every case but routerd.rss (ten plugin processes per pass: too slow for a smoke test)
+    # and routerd.filter (its own test below).
+    cases = ["raw.*", "plain.*", "session.*", "router.*"]
+    argv = [*(a for c in cases for a in ("--only", c)), "--messages", "20", "--passes", "1"]
+    argv += ["--size", "60B", "--size", "64KiB"]  # small, and more than a pipe buffer
+    doc, table = _bench(tmp_path, argv, timeout=60)
     figures = {f["name"]: f for f in doc["figures"]}
     for size in ("60B", "64KiB"):
         assert f"raw.rtt.{size}.p50" in figures
@@ -58,21 +66,13 @@ def test_every_case_runs_end_to_end_and_writes_its_figures(tmp_path: Path) -> No
         assert figures[name]["baseline"] == base and figures[name]["paired_baseline_passes"]
     assert doc["skipped"] == {}
     assert all(f["value"] > 0 and f["passes"] for f in figures.values())
-    assert "raw.chain3.w64.60B.wall" in done.stdout  # the table names it too
+    assert "raw.chain3.w64.60B.wall" in table  # the table names it too
 
 
 def test_the_filter_case_runs_routerd_and_the_plain_filter_as_processes(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
     argv = ["--only", "routerd.filter", "--messages", "50", "--passes", "1"]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *argv, "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    figures = {f["name"]: f for f in json.loads(out.read_text(encoding="utf-8"))["figures"]}
+    doc, _ = _bench(tmp_path, argv, timeout=120)
+    figures = {f["name"]: f for f in doc["figures"]}
     for kind in ("cpu", "wall"):
         subject = figures[f"routerd.filter.builtin3.{kind}"]
         assert subject["baseline"] == f"plain.filter.{kind}"

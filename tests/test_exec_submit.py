@@ -293,6 +293,21 @@ async def test_a_given_up_call_still_counts_against_the_plugins_concurrency(
         assert outcomes.body("release")["unanswered"] == 1
 
 
+async def _starve_behind_a_held_call(handle: ExecHandle, waits: float) -> Outcomes:
+    """Hold the plugin's one place with a call given up on, then starve a call behind it.
+
+    The starved call waits ``waits`` seconds (virtual) for the place, then times out.
+    """
+    outcomes = Outcomes()
+    outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
+    await outcomes.wait("held")
+    assert outcomes.only("held") == (None, None, True)
+    outcomes.submit(handle, msg("echo", "starved"), trio.current_time() + waits)
+    await outcomes.wait("starved")
+    assert outcomes.only("starved") == (None, None, True)
+    return outcomes
+
+
 async def test_a_plugin_whose_places_are_all_held_by_calls_given_up_on_is_restarted(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -301,13 +316,7 @@ async def test_a_plugin_whose_places_are_all_held_by_calls_given_up_on_is_restar
     async with running(peer("concurrency=1")) as handle:
         grace = handle.info.timeout
         first_pid = handle.pid
-        outcomes = Outcomes()
-        outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
-        await outcomes.wait("held")
-        assert outcomes.only("held") == (None, None, True)
-        outcomes.submit(handle, msg("echo", "starved"), trio.current_time() + grace + 1.0)
-        await outcomes.wait("starved")
-        assert outcomes.only("starved") == (None, None, True)
+        outcomes = await _starve_behind_a_held_call(handle, grace + 1.0)
         # Polled against the real clock: the virtual one jumps while the process restarts.
         give_up_at = time.monotonic() + 10
         while handle.restarts == 0 and time.monotonic() < give_up_at:
@@ -328,13 +337,8 @@ async def test_a_plugin_given_less_than_its_timeout_to_finish_a_given_up_call_is
     async with running(peer("concurrency=1")) as handle:
         grace = handle.info.timeout
         pid = handle.pid
-        outcomes = Outcomes()
-        outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
-        await outcomes.wait("held")
         # Starved sooner than the plugin's timeout after the held call was given up.
-        outcomes.submit(handle, msg("echo", "starved"), trio.current_time() + grace / 2)
-        await outcomes.wait("starved")
-        assert outcomes.only("starved") == (None, None, True)
+        await _starve_behind_a_held_call(handle, grace / 2)
         await trio.sleep(grace)  # a kill would have been seen by now
         assert handle.restarts == 0 and handle.state is ExecState.READY
         assert handle.pid == pid
