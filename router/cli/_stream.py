@@ -89,16 +89,18 @@ class _Input:
         while not self._stopped:
             # The scope holds no ``yield``: the router's workers take turns pulling, so
             # a scope left open across one would belong to whichever task pulled.
-            with trio.CancelScope() as self._reading:
+            with trio.CancelScope() as reading:
+                self._reading = reading
                 # A thread per 64 KiB chunk works for pipes, files and ttys alike and
                 # never puts the shared stdin file description in non-blocking mode.
                 chunk = await trio.to_thread.run_sync(
                     self._read, READ_CHUNK, abandon_on_cancel=True
                 )
             self._reading = None
-            if self._stopped:
-                return  # the chunk being read was abandoned with its thread
-            # Every item of a chunk read is routed, stop or not: its bytes left stdin.
+            if reading.cancelled_caught:
+                return  # stopped mid-read: the read was abandoned with its thread
+            # Every item of a chunk read is routed, even after a stop that came once the
+            # read was done: its bytes have left stdin.
             for item in self._decoder.feed(chunk):
                 yield _routable(item)
             if not chunk:
