@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from plugin_sdk import Message, OnError, PluginInfo, Reply, Verdict
 from plugin_sdk.app import (
     APP_VERSION,
+    FEATURE_CANCEL,
     AppProtocolError,
     CallBatch,
+    Cancel,
     Fail,
     Ping,
     Ready,
@@ -22,6 +24,7 @@ from plugin_sdk.app import (
     answers_to_wire,
     call_entry,
     calls_to_wire,
+    cancel_to_wire,
     check_pong,
     parse_answers,
     parse_handshake,
@@ -96,6 +99,37 @@ def test_a_ready_handshake_carries_the_plugin_info_unchanged(info: PluginInfo, s
     assert parse_handshake(Ready(info, sdk).to_wire()) == Ready(info, sdk, APP_VERSION)
 
 
+@settings(max_examples=100)
+@given(infos, st.lists(st.text(max_size=8), max_size=3).map(tuple))
+def test_a_ready_handshake_carries_its_features_and_omits_none(
+    info: PluginInfo, features: tuple[str, ...]
+) -> None:
+    wire = Ready(info, features=features).to_wire()
+    assert ("features" in wire) == bool(features)
+    assert parse_handshake(wire) == Ready(info, features=features)
+
+
+@pytest.mark.parametrize("features", ["cancel", [FEATURE_CANCEL, 3], {"cancel": True}, None])
+def test_features_that_are_not_a_list_of_strings_are_refused(features: object) -> None:
+    wire = Ready(PluginInfo("p", ("a",))).to_wire()
+    wire["features"] = features
+    with pytest.raises(AppProtocolError, match="'features' must be a list of strings, got"):
+        parse_handshake(wire)
+
+
+@settings(max_examples=100)
+@given(st.lists(call_ids, min_size=1, max_size=8))
+def test_a_cancel_keeps_its_ids_in_order(ids: list[int]) -> None:
+    assert cancel_to_wire(ids) == Cancel(tuple(ids)).to_wire() == {"op": "cancel", "ids": ids}
+    assert parse_request(cancel_to_wire(ids), Ref) == Cancel(tuple(ids))
+
+
+@pytest.mark.parametrize("ids", [None, [], [0], [1, "2"], [1, -3], 7, [True], [1.0]])
+def test_a_cancel_without_usable_ids_is_a_protocol_error(ids: object) -> None:
+    with pytest.raises(AppProtocolError, match="'cancel' request needs a non-empty 'ids' list"):
+        parse_request({"op": "cancel", "ids": ids}, Ref)
+
+
 def test_a_fail_handshake_carries_its_error_text() -> None:
     assert parse_handshake(Fail("bad option 'x'").to_wire()) == Fail("bad option 'x'")
 
@@ -148,8 +182,8 @@ def test_a_ping_without_a_reply_channel_is_a_protocol_error() -> None:
 
 def test_an_unknown_op_is_reported_not_rejected() -> None:
     ref = Ref()
-    assert parse_request({"op": "cancel", "reply": ref}, Ref) == UnknownRequest("cancel", ref)
-    assert parse_request({"op": "cancel"}, Ref) == UnknownRequest("cancel", None)
+    assert parse_request({"op": "resume", "reply": ref}, Ref) == UnknownRequest("resume", ref)
+    assert parse_request({"op": "resume"}, Ref) == UnknownRequest("resume", None)
 
 
 @pytest.mark.parametrize(
@@ -212,13 +246,15 @@ def test_any_value_parses_or_raises_app_protocol_error(value: Any) -> None:
             parse(value)
 
 
-near_miss_values = values | st.sampled_from(["ready", "fail", "call", "ping", "replies", "drop"])
+near_miss_values = values | st.sampled_from(
+    ["ready", "fail", "call", "cancel", "ping", "replies", "drop"]
+)
 
 
 @settings(max_examples=200)
 @given(
     st.dictionaries(
-        st.sampled_from(["op", "info", "calls", "replies", "reply", "app"]),
+        st.sampled_from(["op", "info", "calls", "ids", "replies", "reply", "app", "features"]),
         near_miss_values | st.lists(st.lists(call_ids | near_miss_values, max_size=5), max_size=3),
     )
 )

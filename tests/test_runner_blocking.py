@@ -378,8 +378,8 @@ async def test_a_ping_is_answered_and_an_unknown_op_refused_while_serving_goes_o
         await host.calls.send(Ping(ref).to_wire())
         check_pong(await receiver.receive())
         refused, ref = session.pipe()
-        await host.calls.send({"op": "cancel", "reply": ref})
-        with pytest.raises(ChannelResetError, match="unsupported op 'cancel'"):
+        await host.calls.send({"op": "resume", "reply": ref})
+        with pytest.raises(ChannelResetError, match="unsupported op 'resume'"):
             await refused.receive()
         await host.calls.send({"op": "call"})  # malformed: logged, skipped
         await host.calls.send([1, 2])  # not a map: logged, skipped

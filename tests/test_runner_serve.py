@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trio
@@ -13,11 +14,14 @@ from app_host import AppHost
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin_sdk import Message, OptionError, Plugin, PluginInfo, Reply, Verdict, handles
+from plugin_sdk import Message, OptionError, Plugin, PluginInfo, Reply, Verdict, handles, replace
 from plugin_sdk.app import (
+    FEATURE_CANCEL,
+    Cancel,
     Fail,
     Ping,
     Ready,
+    answer_entry,
     call_entry,
     calls_to_wire,
     check_pong,
@@ -25,6 +29,7 @@ from plugin_sdk.app import (
     parse_handshake,
 )
 from plugin_sdk.runner import EXIT_FAILED, EXIT_OK, ServablePlugin, serve
+from plugin_sdk.runner._serve import CANCELLED, _Dispatcher
 from plugin_sdk.session import ChannelResetError, Receiver, Role, Session, open_session
 from plugin_sdk.wire import Connection, MessageReceived
 
@@ -44,16 +49,20 @@ class Recorder(Plugin):
             raise OptionError("bad on purpose")
         self.concurrency = int(option or 1)
         self.handled: list[str] = []
+        self.started: list[str] = []
         self.stopped = False
         self.active = 0
         self.peak = 0
 
     @handles("work")
     async def work(self, msg: Message) -> Message:
+        self.started.append(msg.id)
         self.active += 1
         self.peak = max(self.peak, self.active)
-        await trio.sleep(float(msg.body))
-        self.active -= 1
+        try:
+            await trio.sleep(float(msg.body))
+        finally:
+            self.active -= 1
         self.handled.append(msg.id)
         return Message("work", {"done": msg.id}, id=msg.id)
 
@@ -110,11 +119,13 @@ async def test_handshake_calls_ping_and_a_graceful_end(autojump_clock: Any) -> N
     assert plugin.stopped
 
 
-async def test_the_handshake_carries_the_plugins_info(autojump_clock: Any) -> None:
+async def test_the_handshake_carries_the_plugins_info_and_names_the_cancel_feature(
+    autojump_clock: Any,
+) -> None:
     plugin = Recorder("3")
     async with serving(lambda: plugin, []) as (_session, control):
         handshake = parse_handshake(await control.receive())
-    assert handshake == Ready(plugin.info())
+    assert handshake == Ready(plugin.info(), features=(FEATURE_CANCEL,))
 
 
 async def test_concurrency_one_handles_calls_in_the_order_they_were_sent(
@@ -149,6 +160,104 @@ async def test_up_to_concurrency_calls_run_at_once_and_finish_out_of_order(
     assert plugin.handled[0] == "m1"
     assert plugin.handled[-1] == "m0"
     assert sorted(plugin.handled) == ["m0", "m1", "m2", "m3", "m4"]
+
+
+async def test_a_cancel_stops_a_running_handler_and_answers_its_call(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder("1")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        [stuck] = await host.send_batch([Message("work", math.inf, id="stuck")])
+        await trio.sleep(1)
+        assert plugin.active == 1
+        await host.calls.send(Cancel((stuck,)).to_wire())
+        with trio.fail_after(10):
+            assert await host.answers_to([stuck]) == [CANCELLED]
+        assert plugin.active == 0 and plugin.handled == []
+        # Its one place is free again: the next call is served by the same plugin.
+        assert (await host.call(Message("work", 0, id="next"))).messages[0].body == {"done": "next"}
+
+
+async def test_a_call_cancelled_while_waiting_for_a_worker_never_runs(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder("1")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        stuck, waiting = await host.send_batch(
+            [Message("work", math.inf, id="stuck"), Message("work", 0, id="waiting")]
+        )
+        await trio.sleep(1)
+        await host.calls.send(Cancel((waiting, stuck)).to_wire())
+        with trio.fail_after(10):
+            assert await host.answers_to([stuck, waiting]) == [CANCELLED, CANCELLED]
+    assert plugin.started == ["stuck"]
+
+
+async def test_a_cancel_for_calls_answered_or_never_made_is_ignored(
+    autojump_clock: Any,
+) -> None:
+    plugin = Recorder("2")
+    async with serving(lambda: plugin, []) as (session, control):
+        host = await ready_host(session, control)
+        await host.call(Message("work", 0, id="done"))
+        await host.calls.send(Cancel((1, 99)).to_wire())
+        await host.calls.send({"op": "cancel", "ids": []})  # malformed: logged, ignored
+        await host.call(Message("work", 0, id="after"))
+    answered = [call_id for answers in host.received for call_id, _ in answers]
+    assert answered == [1, 2]  # no second answer to call 1, none to 99
+
+
+class Gated(Plugin):
+    """``gate`` waits for :attr:`gate` and returns with no checkpoint after; ``work``
+    checkpoints first."""
+
+    name = "gated"
+
+    def configure(self, option: str) -> None:
+        self.gate = trio.Event()
+
+    @handles("gate")
+    async def gated(self, msg: Message) -> Message:
+        await self.gate.wait()
+        return msg
+
+    @handles("work")
+    async def work(self, msg: Message) -> Message:
+        await trio.sleep(0)
+        return msg
+
+
+class Collected:
+    """Stands for the answers queue: keeps each answer entry."""
+
+    def __init__(self) -> None:
+        self.entries: list[list[Any]] = []
+
+    def add(self, entry: list[Any]) -> None:
+        self.entries.append(entry)
+
+
+async def test_a_cancel_landing_as_its_call_ends_does_not_reach_the_next_call() -> None:
+    # The gate opens and the cancel comes in the same scheduling round: the gated call
+    # ends with its reply, so the cancel meant for it must not stop the next call, which
+    # the same worker runs (concurrency 1).
+    plugin = Gated()
+    answers = Collected()
+    async with trio.open_nursery() as nursery:
+        dispatcher = _Dispatcher(plugin, cast(Any, answers), nursery, 1)
+        gated, after = Message("gate", id="gated"), Message("work", id="after")
+        dispatcher.on_call(1, gated)
+        dispatcher.on_call(2, after)
+        await trio.testing.wait_all_tasks_blocked()
+        plugin.gate.set()
+        dispatcher.on_cancel((1,))
+        with trio.fail_after(5):
+            while len(answers.entries) < 2:
+                await trio.testing.wait_all_tasks_blocked()
+        dispatcher.queue.close()
+    assert answers.entries == [answer_entry(1, replace(gated)), answer_entry(2, replace(after))]
 
 
 class Quick(Plugin):
@@ -355,8 +464,8 @@ async def test_an_unknown_op_resets_its_reply_channel_and_serving_goes_on(
     async with serving(lambda: Recorder(), []) as (session, control):
         host = await ready_host(session, control)
         receiver, ref = session.pipe()
-        await host.calls.send({"op": "cancel", "reply": ref})
-        with pytest.raises(ChannelResetError, match="unsupported op 'cancel'"):
+        await host.calls.send({"op": "resume", "reply": ref})
+        with pytest.raises(ChannelResetError, match="unsupported op 'resume'"):
             await receiver.receive()
         await host.calls.send({"op": "call"})  # malformed: logged, skipped
         await host.calls.send("call")  # not a map: logged, skipped

@@ -7,6 +7,10 @@ messages, reason], ...]}``, matched by call id. One frame carries as many calls 
 answers) as were ready together, and no channel is made per call: that is what lets a
 subprocess plugin keep up with a stream of small messages.
 
+A host that gave up on calls (they timed out) may say so with ``{"op": "cancel", "ids":
+[id, ...]}``, when the plugin named the ``cancel`` feature in its ``ready``: the plugin
+stops those handlers and answers each call still unanswered, which frees its place.
+
 Pings keep the libchan reply idiom (a SENDER reference the plugin answers on): they are
 rare, and a reply channel of their own keeps them independent of the answers' queue. The
 reference is whatever object the session layer makes of it, hence the type parameter.
@@ -23,6 +27,7 @@ from ._errors import AppProtocolError, shown
 
 __all__ = [
     "CallBatch",
+    "Cancel",
     "Ping",
     "Request",
     "UnknownRequest",
@@ -30,6 +35,7 @@ __all__ = [
     "answers_to_wire",
     "call_entry",
     "calls_to_wire",
+    "cancel_to_wire",
     "check_pong",
     "parse_answers",
     "parse_request",
@@ -58,6 +64,22 @@ class CallBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Cancel:
+    """The host gave up on the calls ``ids``: stop handling them, answer those unanswered.
+
+    Each call still gets its one answer (an ``error`` saying it was cancelled, or the
+    reply its handler made anyway), so that its place at the plugin frees; an id
+    already answered, or never received, is ignored.
+    """
+
+    ids: tuple[int, ...]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The msgpack map sent on the wire."""
+        return cancel_to_wire(list(self.ids))
+
+
+@dataclass(frozen=True, slots=True)
 class Ping(Generic[R]):
     """Answer ``{"op": "pong"}`` on ``reply`` at once, even while handlers are busy."""
 
@@ -80,7 +102,7 @@ class UnknownRequest(Generic[R]):
     reply: R | None
 
 
-Request = CallBatch | Ping[R] | UnknownRequest[R]
+Request = CallBatch | Cancel | Ping[R] | UnknownRequest[R]
 
 
 def _is_call_id(value: object) -> bool:
@@ -95,13 +117,21 @@ def parse_request(obj: object, reply_type: type[R]) -> Request[R]:
     answer on). A ``call`` whose ``calls`` is not a non-empty list is an error; inside
     it, an entry without a usable call id is skipped (there is nobody to answer; the
     batch is an error only when no entry is usable), while an entry whose message is
-    malformed is kept with its error (see :class:`CallBatch`).
+    malformed is kept with its error (see :class:`CallBatch`). A ``cancel`` whose
+    ``ids`` is not a non-empty list of call ids is an error.
     """
     if not isinstance(obj, dict):
         raise AppProtocolError(f"request must be a map with an 'op', got {shown(obj)}")
     op = obj.get("op")
     if op == "call":
         return _parse_calls(obj.get("calls"))
+    if op == "cancel":
+        ids = obj.get("ids")
+        if not (isinstance(ids, list) and ids and all(_is_call_id(i) for i in ids)):
+            raise AppProtocolError(
+                f"'cancel' request needs a non-empty 'ids' list of integers >= 1, got {shown(ids)}"
+            )
+        return Cancel(tuple(ids))
     reply = obj.get("reply")
     if op != "ping":
         return UnknownRequest(op, reply if isinstance(reply, reply_type) else None)
@@ -140,6 +170,11 @@ def call_entry(call_id: int, message: Message) -> list[Any]:
 def calls_to_wire(entries: list[list[Any]]) -> dict[str, Any]:
     """The ``call`` request carrying ``entries`` (from :func:`call_entry`)."""
     return {"op": "call", "calls": entries}
+
+
+def cancel_to_wire(ids: list[int]) -> dict[str, Any]:
+    """The ``cancel`` request for the calls ``ids`` (sent only to a plugin with the feature)."""
+    return {"op": "cancel", "ids": ids}
 
 
 def answer_entry(call_id: int, reply: Reply) -> list[Any]:

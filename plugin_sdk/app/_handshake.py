@@ -1,8 +1,9 @@
 """The handshake: the first message a plugin sends, on the first channel it opens.
 
-``{"op": "ready", "info": PluginInfo.to_wire(), "sdk": "...", "app": 1}`` says the plugin is
-configured and what it handles; ``{"op": "fail", "error": "..."}`` says it could not start
-(an invalid option, say) and is about to exit 1.
+``{"op": "ready", "info": PluginInfo.to_wire(), "sdk": "...", "app": 2}`` says the plugin is
+configured and what it handles (and, in an optional ``"features"`` list, which optional
+requests it understands); ``{"op": "fail", "error": "..."}`` says it could not start (an
+invalid option, say) and is about to exit 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._errors import AppProtocolError, shown
 
 __all__ = [
     "APP_VERSION",
+    "FEATURE_CANCEL",
     "SDK_ID",
     "SUPPORTED_APP_VERSIONS",
     "Fail",
@@ -33,6 +35,12 @@ SUPPORTED_APP_VERSIONS: Final = frozenset({2})
 """Application-layer versions a host built from this SDK accepts."""
 SDK_ID: Final = "chanrouter-python/0.1"
 """What this SDK calls itself in ``ready`` (free text, for logs and the admin interface)."""
+FEATURE_CANCEL: Final = "cancel"
+"""The feature a plugin names in ``ready`` when it understands ``cancel`` requests.
+
+A host sends ``cancel`` only to a plugin that named it: an older plugin would refuse
+each one as an unsupported op, in its log.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +50,21 @@ class Ready:
     info: PluginInfo
     sdk: str = SDK_ID
     app: int = APP_VERSION
+    features: tuple[str, ...] = ()
+    """Optional requests the plugin understands (:data:`FEATURE_CANCEL`); the host
+    ignores names it does not know, so a plugin may name features of newer hosts."""
 
     def to_wire(self) -> dict[str, Any]:
-        """The msgpack map sent on the wire."""
-        return {"op": "ready", "info": self.info.to_wire(), "sdk": self.sdk, "app": self.app}
+        """The msgpack map sent on the wire (``features`` only when there are some)."""
+        wire: dict[str, Any] = {
+            "op": "ready",
+            "info": self.info.to_wire(),
+            "sdk": self.sdk,
+            "app": self.app,
+        }
+        if self.features:
+            wire["features"] = list(self.features)
+        return wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +107,13 @@ def parse_handshake(obj: object) -> Handshake:
     sdk = obj.get("sdk", "")
     if not isinstance(sdk, str):
         raise AppProtocolError(f"handshake 'sdk' must be a string, got {shown(sdk)}")
+    features = obj.get("features", [])
+    if not (isinstance(features, list) and all(isinstance(f, str) for f in features)):
+        raise AppProtocolError(
+            f"handshake 'features' must be a list of strings, got {shown(features)}"
+        )
     try:
         info = PluginInfo.from_wire(obj.get("info"))
     except (PluginInfoError, ValueError, TypeError) as exc:
         raise AppProtocolError(f"invalid plugin info in handshake: {exc}") from None
-    return Ready(info, sdk, app)
+    return Ready(info, sdk, app, tuple(features))

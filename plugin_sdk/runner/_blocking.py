@@ -32,6 +32,7 @@ from .._handlers import HandlerTable
 from ..app import (
     AppProtocolError,
     CallBatch,
+    Cancel,
     Fail,
     Ping,
     Ready,
@@ -268,6 +269,11 @@ class _Server:
                     answers.append(answer_entry(call_id, handle(message)))
         elif isinstance(request, Ping):
             self.pong(request.reply)
+        elif isinstance(request, Cancel):
+            # Nothing to stop: every call of a batch is answered before the next read,
+            # so a cancel only ever names calls answered already. (This runner does
+            # not name the feature; a host may send it anyway.)
+            log.debug("host cancelled calls %s, answered already", list(request.ids))
         elif isinstance(request, UnknownRequest):
             log.warning("host sent an unsupported op %r; refusing it", request.op)
             if request.reply is not None and request.reply.channel is not None:

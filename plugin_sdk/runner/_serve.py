@@ -6,20 +6,30 @@ order (or, for a plain ``def`` handler with nothing else in progress, is answere
 once). Answers are gathered and sent on the control channel as one ``replies``
 message per scheduling round: the first answer queued wakes the flusher, which runs
 once every worker woken in the same round has queued its own.
+
+Each worker runs its calls in a cancel scope, which the host's ``cancel`` request (for
+a call it gave up on) cancels while that call runs: the handler stops at its next
+checkpoint and the call is answered as cancelled, so its place frees at once. A call
+cancelled before a worker took it is answered without being run. The plugin names the
+``cancel`` feature in its ``ready`` for that.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 import trio
 
 from ..app import (
+    FEATURE_CANCEL,
     AppProtocolError,
     CallBatch,
+    Cancel,
     Fail,
     Ping,
     Ready,
@@ -48,6 +58,9 @@ from ._exits import EXIT_FAILED, EXIT_OK, ServablePlugin
 __all__ = ["EXIT_FAILED", "EXIT_OK", "ServablePlugin", "serve"]
 
 log = logging.getLogger("chanrouter.runner")
+
+CANCELLED: Final = error("cancelled: the router gave up on this call")
+"""The answer to a call the host cancelled before its handler finished."""
 
 
 async def serve(
@@ -93,7 +106,7 @@ async def _serve(
             return EXIT_FAILED
         code = EXIT_FAILED
         try:
-            await control.send(Ready(info).to_wire())
+            await control.send(Ready(info, features=(FEATURE_CANCEL,)).to_wire())
             calls = await session.accept()
             code = await _serve_calls(plugin, calls, control, info.concurrency)
         except SessionBroken as exc:
@@ -200,6 +213,12 @@ class _Dispatcher:
         self.queue, queue_out = trio.open_memory_channel[_Job](math.inf)
         self.queued = 0
         """Calls handed to the workers and not answered yet (queued or running)."""
+        self.waiting: set[int] = set()
+        """Ids of the calls queued for a worker that no worker has taken yet."""
+        self.cancelled: set[int] = set()
+        """Ids of waiting calls the host cancelled: answered without running."""
+        self.running: dict[int, trio.CancelScope] = {}
+        """The cancel scope of each call a worker is running, by id."""
         self.handle_now = (
             plugin.handle_now
             if isinstance(plugin, Plugin) and type(plugin).handle is Plugin.handle
@@ -235,44 +254,96 @@ class _Dispatcher:
                 self.on_call(call_id, message)
         elif isinstance(request, Ping):
             self.nursery.start_soon(_pong, request.reply)
+        elif isinstance(request, Cancel):
+            self.on_cancel(request.ids)
         else:
             self.nursery.start_soon(_refuse, request)
 
     def on_call(self, call_id: int, message: Message | AppProtocolError) -> None:
         handle_now = self.handle_now
         if handle_now is None or self.queued or not isinstance(message, Message):
-            self.queued += 1
-            self.queue.send_nowait((call_id, message))
+            self.enqueue(call_id, message)
             return
         reply = handle_now(message)
         if isinstance(reply, Reply):
             self.answers.add(answer_entry(call_id, reply))
         else:
             # An async handler: a worker awaits what handle_now began.
-            self.queued += 1
-            self.queue.send_nowait((call_id, reply))
+            self.enqueue(call_id, reply)
+
+    def enqueue(self, call_id: int, job: Message | AppProtocolError | Awaitable[Reply]) -> None:
+        self.queued += 1
+        self.waiting.add(call_id)
+        self.queue.send_nowait((call_id, job))
+
+    def on_cancel(self, ids: tuple[int, ...]) -> None:
+        """The host gave up on ``ids``: stop those running, skip those waiting.
+
+        A call answered already (a plain handler answers in the reading task, before
+        the next request is read) or never received is not ours to answer again.
+        """
+        for call_id in ids:
+            scope = self.running.get(call_id)
+            if scope is not None:
+                scope.cancel()
+            elif call_id in self.waiting:
+                self.cancelled.add(call_id)
 
     async def worker(self, queue: trio.MemoryReceiveChannel[_Job]) -> None:
-        """Answer queued calls until the queue closes."""
+        """Answer queued calls until the queue closes.
+
+        The calls a worker runs share one cancel scope, which the host's ``cancel`` of
+        the running call cancels; only then is a fresh one made. (A scope per call
+        cost more than a quarter of an async call's handling.)
+        """
         async with queue:
             while True:
-                # Take queued calls without a scheduling round each: a batch handled by
-                # handlers that never wait is then answered in one round, so in one
-                # message.
+                running: list[int] = []  # the call being run, while it runs
+                with trio.CancelScope() as scope:
+                    if await self.run_calls(queue, scope, running):
+                        return  # the queue closed
+                if running:  # the host's cancel stopped it (not a cancel of the runner)
+                    self.finish(running[0], CANCELLED)
+
+    async def run_calls(
+        self, queue: trio.MemoryReceiveChannel[_Job], scope: trio.CancelScope, running: list[int]
+    ) -> bool:
+        """Run queued calls under ``scope`` until the queue closes (True) or ``scope`` was
+        cancelled for a call that finished anyway (False: the caller makes a new one)."""
+        while True:
+            # Take queued calls without a scheduling round each: a batch handled by
+            # handlers that never wait is then answered in one round, so in one message.
+            try:
+                call_id, job = queue.receive_nowait()
+            except trio.WouldBlock:
                 try:
-                    call_id, job = queue.receive_nowait()
-                except trio.WouldBlock:
-                    try:
-                        call_id, job = await queue.receive()
-                    except trio.EndOfChannel:
-                        return
+                    call_id, job = await queue.receive()
                 except trio.EndOfChannel:
-                    return
-                try:
-                    reply = await self.run(job)
-                finally:
-                    self.queued -= 1
-                self.answers.add(answer_entry(call_id, reply))
+                    return True
+            except trio.EndOfChannel:
+                return True
+            self.waiting.discard(call_id)
+            if call_id in self.cancelled:
+                self.cancelled.discard(call_id)
+                if inspect.iscoroutine(job):
+                    job.close()  # begun by handle_now, never to be awaited
+                self.finish(call_id, CANCELLED)
+                continue
+            running.append(call_id)
+            self.running[call_id] = scope
+            try:
+                reply = await self.run(job)
+            finally:
+                del self.running[call_id]
+            running.clear()
+            self.finish(call_id, reply)
+            if scope.cancel_called:
+                return False  # the cancel came as the call ended: not for the next one
+
+    def finish(self, call_id: int, reply: Reply) -> None:
+        """Queue the answer to a call a worker took."""
+        self.queued -= 1
+        self.answers.add(answer_entry(call_id, reply))
 
     async def run(self, job: Message | AppProtocolError | Awaitable[Reply]) -> Reply:
         if isinstance(job, AppProtocolError):

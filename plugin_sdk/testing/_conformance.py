@@ -13,7 +13,9 @@ language to the same contract the router relies on:
 5. with ``concurrency`` above 1, it answers a batch of that many calls, whatever order
    and grouping it answers them in;
 6. it refuses a request with an unknown op by resetting that reply channel, and goes on;
-7. when the calls channel closes and FD 3 reaches EOF, it exits 0 within the timeout.
+7. if it names the ``cancel`` feature, a ``cancel`` of a call it answered already gets no
+   second answer, and it goes on;
+8. when the calls channel closes and FD 3 reaches EOF, it exits 0 within the timeout.
 
 Throughout, what the router counts as a crash is a problem: a malformed ``replies``
 message, an answer to a call never made, the control channel closed with calls
@@ -37,7 +39,9 @@ import trio
 
 from .._env import PLUGIN_ENV
 from ..app import (
+    FEATURE_CANCEL,
     AppProtocolError,
+    Cancel,
     Fail,
     Ping,
     call_entry,
@@ -64,6 +68,8 @@ class ConformanceReport:
 
     command: str
     info: PluginInfo | None = None
+    features: tuple[str, ...] = ()
+    """The optional features the plugin named in its ``ready``."""
     replies: list[tuple[Message, Reply]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     exit_code: int | None = None
@@ -194,7 +200,6 @@ async def _converse(
             if handshake is None:
                 return False
             info, control = handshake
-            report.info = info
             async with await session.open_sender() as calls, trio.open_nursery() as nursery:
                 caller = _Caller(calls, timeout, report)
                 nursery.start_soon(caller.read_answers, control)
@@ -220,6 +225,8 @@ async def _handshake(
         if isinstance(handshake, Fail):
             report.problems.append(f"refused to start: {handshake.error}")
             return None
+        report.info = handshake.info
+        report.features = handshake.features
         return handshake.info, control
     report.problems.append(f"no handshake within {timeout:g}s")
     return None
@@ -385,6 +392,11 @@ async def _checks(
     except (AppProtocolError, SessionError, trio.TooSlowError) as exc:
         report.problems.append(f"unknown op: {_describe(exc, timeout)}")
     await ping("after an unknown op")
+    if FEATURE_CANCEL in report.features and caller.last_id and caller.crash is None:
+        # Every call so far is answered: a second answer would be reported by the
+        # answer reader, and a plugin that chokes on the cancel misses the next ping.
+        await calls.send(Cancel((caller.last_id,)).to_wire())
+        await ping("after a cancel of a call answered already")
 
 
 def _describe(exc: BaseException, timeout: float) -> str:

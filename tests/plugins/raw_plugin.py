@@ -14,6 +14,8 @@ argv[1] is the mode:
   made), later ones correctly.
 - ``answer-twice``: sends every ``replies`` message twice (the router ignores the
   second answers; the conformance check reports them).
+- ``cancel-answers``: names the ``cancel`` feature, then answers every id a ``cancel``
+  names, answered or not (a second answer to a call already answered).
 - ``garbage-first``: writes text on FD 4 instead of HELLO.
 """
 
@@ -50,7 +52,7 @@ async def main(mode: str) -> None:
         trio.lowlevel.FdStream(3), trio.lowlevel.FdStream(4), Role.RESPONDER
     ) as session:
         control = await session.open_sender()
-        ready = Ready(INFO).to_wire()
+        ready = Ready(INFO, features=("cancel",) if mode == "cancel-answers" else ()).to_wire()
         if mode == "bad-info":
             ready["info"]["accepts"] = []
         if mode == "app-version":
@@ -72,6 +74,9 @@ async def main(mode: str) -> None:
                 for _ in range(2 if mode == "answer-twice" else 1):
                     await control.send(replies)
                 first = False
+            elif op == "cancel" and mode == "cancel-answers":
+                cancelled = [[call_id, "error", [], "cancelled"] for call_id in request["ids"]]
+                await control.send({"op": "replies", "replies": cancelled})
             elif isinstance(reply, Sender):
                 async with reply:
                     if op == "ping":
