@@ -1,7 +1,8 @@
 """The application-layer test vectors of docs/PROTOCOL.md, produced by the real code.
 
-:func:`conversation` plays a handshake, one batch of two calls, its answers and one
-ping between two sans-IO connections and returns every frame by vector name, so the
+:func:`conversation` plays a handshake, one batch of two calls, its answers, one ping,
+and a third call cancelled by the router and answered as cancelled, between two sans-IO
+connections and returns every frame by vector name, so the
 test can check the document byte for byte and decode each frame back.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from plugin_sdk import Message, PluginInfo, replace
 from plugin_sdk.app import (
+    FEATURE_CANCEL,
+    Cancel,
     Ping,
     Ready,
     answer_entry,
@@ -17,6 +20,7 @@ from plugin_sdk.app import (
     calls_to_wire,
     pong,
 )
+from plugin_sdk.runner._serve import CANCELLED
 from plugin_sdk.wire import ChannelRef, Connection, MessageReceived, RefKind, Role
 
 VECTOR_INFO = PluginInfo("host-mount", ("container.create",), version="1.0", concurrency=2)
@@ -24,6 +28,9 @@ VECTOR_CALLS = (
     (1, Message("container.create", {"Image": "alpine"}, id="m1")),
     (2, Message("container.create", {"Image": "busybox"}, id="m2")),
 )
+VECTOR_FEATURES = (FEATURE_CANCEL,)
+VECTOR_CANCELLED = (3, Message("container.create", {"Image": "alpine"}, id="m3"))
+"""The third call: given up on by the router, cancelled, answered as cancelled."""
 VECTOR_ANSWERS = tuple(
     (
         call_id,
@@ -54,7 +61,8 @@ def conversation() -> dict[str, tuple[str, bytes]]:
 
     control, data = plugin.open()
     sent("OPEN control channel", "plugin", data)
-    sent("ready", "plugin", plugin.send_message(control, Ready(VECTOR_INFO).to_wire()))
+    ready = Ready(VECTOR_INFO, features=VECTOR_FEATURES).to_wire()
+    sent("ready", "plugin", plugin.send_message(control, ready))
     calls, data = host.open()
     sent("OPEN calls channel", "router", data)
     batch = calls_to_wire([call_entry(i, m) for i, m in VECTOR_CALLS])
@@ -65,6 +73,12 @@ def conversation() -> dict[str, tuple[str, bytes]]:
     reply = received[-1].payload["reply"].channel
     sent("pong", "plugin", plugin.send_message(reply, pong()))
     sent("CLOSE pong channel", "plugin", plugin.close(reply))
+    sent(
+        "call 3", "router", host.send_message(calls, calls_to_wire([call_entry(*VECTOR_CANCELLED)]))
+    )
+    sent("cancel", "router", host.send_message(calls, Cancel((VECTOR_CANCELLED[0],)).to_wire()))
+    answer = answer_entry(VECTOR_CANCELLED[0], CANCELLED)
+    sent("cancelled", "plugin", plugin.send_message(control, answers_to_wire([answer])))
     return frames
 
 

@@ -119,11 +119,11 @@ async def test_a_plugin_ignoring_fd3_eof_is_terminated_after_the_grace_period() 
 
 
 @settings(max_examples=150)
-@given(st.integers(1, 4), st.data())
+@given(st.integers(1, 4), st.booleans(), st.data())
 def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency(
-    concurrency: int, data: st.DataObject
+    concurrency: int, cancels: bool, data: st.DataObject
 ) -> None:
-    table: CallTable[str] = CallTable(concurrency)
+    table: CallTable[str] = CallTable(concurrency, cancels=cancels)
     now = 0.0
     deadlines: dict[str, float] = {}
     waited: dict[int, str] = {}  # call id -> key, while the caller waits
@@ -133,16 +133,21 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
     answered: list[int] = []
     given_up_at: dict[int, float] = {}  # committed calls given up on, unanswered
     last_starved = -math.inf  # when a call last gave up waiting in the backlog
+    to_cancel: list[int] = []  # committed calls given up on, not yet handed to a cancel
+    cancelled: list[int] = []  # handed to a cancel request
 
     def gave_up(call_id: int) -> None:
         nonlocal last_starved
         if call_id in at_plugin or call_id in [entry[0] for entry in table.outbox]:
             given_up_at[call_id] = now
+            if cancels:
+                to_cancel.append(call_id)
         else:
             last_starved = now
 
+    ops = ["add", "flush", "answer", "give_up", "tick", "bogus", "cancel"]
     for step in range(data.draw(st.integers(0, 40))):
-        op = data.draw(st.sampled_from(["add", "flush", "answer", "give_up", "tick", "bogus"]))
+        op = data.draw(st.sampled_from(ops))
         if op == "add":
             key = f"c{step}"
             expires = data.draw(st.sampled_from([math.inf, now + 1, now + 5]))
@@ -188,6 +193,13 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
         elif op == "bogus":
             with pytest.raises(NeverMade, match="which was never made"):
                 table.resolve(table.sent_max + data.draw(st.integers(1, 3)))
+        elif op == "cancel":
+            # Only calls given up, unanswered, and sent: a cancel never overtakes its call.
+            cancellable = [c for c in to_cancel if c in given_up_at and c in sent_ids]
+            assert table.cancels_ready == bool(cancellable)
+            assert table.take_cancels() == cancellable
+            to_cancel = [c for c in to_cancel if c in given_up_at and c not in sent_ids]
+            cancelled += cancellable
         assert len(at_plugin) + len(table.outbox) <= concurrency
         assert table.unanswered == len(at_plugin) + len(table.outbox)
         # Wedged: every place held by a call given up on, and a call starved in the
@@ -211,6 +223,32 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
     assert not waited and not table.pending
     assert table.clear() == []
     assert len(ended) == len(set(ended))
+    assert len(cancelled) == len(set(cancelled)) and (cancels or not cancelled)
+
+
+def test_a_call_given_up_is_cancelled_once_it_went_out_and_only_if_still_unanswered() -> None:
+    table: CallTable[str] = CallTable(2, cancels=True)
+    sent = table.add(Message("t"), "sent")
+    table.sent(table.take())
+    queued = table.add(Message("t"), "in the outbox")
+    table.give_up(sent, 1.0)
+    table.give_up(queued, 1.0)
+    assert table.take_cancels() == [sent]  # the other one's call has not gone out yet
+    table.sent(table.take())
+    assert table.cancels_ready
+    assert table.resolve(queued) is None  # answered before its cancel went: none needed
+    assert not table.cancels_ready and table.take_cancels() == []
+    assert table.unanswered == 1  # the cancelled call holds its place until answered
+    table.resolve(sent)
+    assert table.unanswered == 0
+
+
+def test_a_plugin_without_the_feature_gets_no_cancels() -> None:
+    table: CallTable[str] = CallTable(1)
+    call_id = table.add(Message("t"), "sent")
+    table.sent(table.take())
+    table.give_up(call_id, 1.0)
+    assert not table.cancels_ready and table.take_cancels() == []
 
 
 def test_a_call_given_up_in_the_backlog_is_never_sent() -> None:

@@ -6,11 +6,20 @@ import re
 from pathlib import Path
 
 import msgpack
-from exec_vectors import VECTOR_ANSWERS, VECTOR_CALLS, VECTOR_INFO, conversation, hex_lines
+from exec_vectors import (
+    VECTOR_ANSWERS,
+    VECTOR_CALLS,
+    VECTOR_CANCELLED,
+    VECTOR_FEATURES,
+    VECTOR_INFO,
+    conversation,
+    hex_lines,
+)
 
 from plugin_sdk.app import (
     APP_VERSION,
     CallBatch,
+    Cancel,
     Ready,
     check_pong,
     parse_answers,
@@ -64,7 +73,7 @@ def test_the_documented_bytes_decode_to_the_documented_payloads() -> None:
     assert frames["CLOSE pong channel"] == [4, 3]
     code, channel, ready = frames["ready"]
     assert (code, channel) == (2, 2)
-    assert parse_handshake(ready) == Ready(VECTOR_INFO)
+    assert parse_handshake(ready) == Ready(VECTOR_INFO, features=VECTOR_FEATURES)
     assert ready["app"] == APP_VERSION == 2
     code, channel, call = frames["call"]
     assert (code, channel) == (2, 1)
@@ -79,3 +88,13 @@ def test_the_documented_bytes_decode_to_the_documented_payloads() -> None:
     code, channel, answer = frames["pong"]
     assert (code, channel) == (2, 3)
     check_pong(answer)
+    code, channel, call = frames["call 3"]
+    assert (code, channel) == (2, 1)
+    assert parse_request(call, ChannelRef) == CallBatch((VECTOR_CANCELLED,))
+    code, channel, cancel = frames["cancel"]
+    assert (code, channel) == (2, 1)  # on the calls channel, after the call it names
+    assert parse_request(cancel, ChannelRef) == Cancel((3,))
+    code, channel, cancelled = frames["cancelled"]
+    assert (code, channel) == (2, 2)
+    [(call_id, reply)] = parse_answers(cancelled)
+    assert call_id == 3 and reply.verdict == "error" and reply.reason.startswith("cancelled")

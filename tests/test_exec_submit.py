@@ -344,6 +344,39 @@ async def test_a_plugin_given_less_than_its_timeout_to_finish_a_given_up_call_is
         assert handle.pid == pid
 
 
+async def test_a_call_given_up_on_is_cancelled_at_a_plugin_naming_the_feature(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The peer answers a cancelled held call at once: its one place frees, so the call
+    # behind it is served (and no wedge, no restart), and it saw exactly one cancel.
+    async with running(peer("concurrency=1", "cancel=1")) as handle:
+        pid = handle.pid
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
+        # No deadline of its own: the virtual clock would jump to it while the process
+        # works. Without the cancel it would wait for ever, so the wait is bounded in
+        # real time.
+        outcomes.submit(handle, msg("echo", "behind"))
+        give_up_at = time.monotonic() + 10
+        while not outcomes.got["behind"] and time.monotonic() < give_up_at:
+            await trio.sleep(0.001)
+        assert outcomes.only("held") == (None, None, True)
+        assert outcomes.body("behind")["cancels"] == [[1]]
+        assert handle.restarts == 0 and handle.pid == pid
+
+
+async def test_a_plugin_not_naming_the_feature_is_sent_no_cancel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with running(peer("concurrency=2")) as handle:
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
+        await outcomes.wait("held")
+        outcomes.submit(handle, msg("echo", "after"))
+        await outcomes.wait("after")
+        assert outcomes.body("after")["cancels"] == []
+
+
 async def test_a_crash_mid_batch_ends_every_call_of_it_exactly_once() -> None:
     async with running(peer()) as handle:
         outcomes = Outcomes()

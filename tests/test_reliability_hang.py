@@ -80,14 +80,33 @@ async def test_a_slow_plugin_that_answers_pings_loses_one_message_and_is_not_res
         assert slow.restarts == 0 and slow.pid == pid
 
 
-async def test_a_plugin_stuck_on_calls_given_up_on_is_restarted_as_wedged() -> None:
-    # ``delay`` 60 awaits without blocking: the plugin answers pings, so it is not
-    # hung, but its one place stays taken by a call nobody waits for any more.
+async def test_a_handler_stuck_on_a_call_given_up_on_is_cancelled_and_its_place_freed() -> None:
+    # ``delay`` 60 awaits without blocking. The SDK runner names the ``cancel`` feature,
+    # so the router cancels the call when it times out: the handler stops, the answer
+    # frees the plugin's one place, and the next message is served by the same process.
     stuck = scripted("name=stuck timeout=0.3", ping_timeout=5.0, stop_timeout=0.3)
     async with Router([stuck, _ok()]) as router:
         pid = stuck.pid
         with trio.fail_after(10):
             first = await router.route(Message("delay", 60))
+            assert first.status is Status.FAILED and first.by == "stuck"
+            assert first.reason == "timed out after 0.3s"
+            after = await router.route(Message("echo", "after"))
+        assert after.status is Status.DELIVERED, after
+        assert after.messages[0].body["pid"] == pid == stuck.pid
+        assert stuck.restarts == 0
+
+
+async def test_a_plugin_deaf_to_cancels_and_stuck_on_calls_given_up_on_is_restarted_as_wedged() -> (
+    None
+):
+    # ``stubborn`` 60 shields its sleep from the cancel: the plugin answers pings, so it
+    # is not hung, but its one place stays taken by a call nobody waits for any more.
+    stuck = scripted("name=stuck timeout=0.3", ping_timeout=5.0, stop_timeout=0.3)
+    async with Router([stuck, _ok()]) as router:
+        pid = stuck.pid
+        with trio.fail_after(10):
+            first = await router.route(Message("stubborn", 60))
             starved = await router.route(Message("echo", "waits for the place"))
             for result in (first, starved):
                 assert result.status is Status.FAILED and result.by == "stuck"

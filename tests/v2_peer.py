@@ -2,8 +2,10 @@
 
 It speaks the session layer over FD 3/4 directly (no SDK runner), so a test controls
 exactly which answers go out, when, in which order and grouping, and can make it break
-the protocol. ``v2_peer.py [concurrency=N] [name=NAME] [app=old]``; it accepts every
-type. ``app=old`` sends a ``ready`` without ``app``, as a version 1 plugin does.
+the protocol. ``v2_peer.py [concurrency=N] [name=NAME] [app=old] [cancel=1]``; it
+accepts every type. ``app=old`` sends a ``ready`` without ``app``, as a version 1 plugin
+does. ``cancel=1`` names the ``cancel`` feature: each ``cancel`` request is recorded, and
+the held calls it names are answered with ``error`` "cancelled" at once.
 
 Every ``call`` request it receives gets a number (1, 2, ...): the *batch*. Each call is
 acted on by its message type:
@@ -11,7 +13,8 @@ acted on by its message type:
 - anything else: answered ``continue`` with one message of the same type and id whose
   body is ``{"body": <the body>, "batch": <batch>, "size": <calls in that batch>,
   "pid": <pid>, "pings": <pings answered so far>, "unanswered": <calls received and not
-  answered yet, this one included>}``; all such answers to one request go out in one
+  answered yet, this one included>, "cancels": <the ids of each cancel request so
+  far>}``; all such answers to one request go out in one
   ``replies`` message;
 - ``measure``: answered like anything else, but ``"body"`` is the length of the body
   (for large bodies whose echo would not fit in one answer);
@@ -40,7 +43,9 @@ import trio
 
 from plugin_sdk import Message, PluginInfo, Reply, Verdict
 from plugin_sdk.app import (
+    FEATURE_CANCEL,
     CallBatch,
+    Cancel,
     Ping,
     Ready,
     answer_entry,
@@ -60,6 +65,7 @@ class Peer:
         self.pings = 0
         self.unanswered = 0
         self.held: list[tuple[int, Message]] = []
+        self.cancels: list[list[int]] = []
 
     def echo(self, call_id: int, message: Message, size: int) -> list[Any]:
         """The answer to an ordinary call (see the module docstring)."""
@@ -70,6 +76,7 @@ class Peer:
             "pid": os.getpid(),
             "pings": self.pings,
             "unanswered": self.unanswered,
+            "cancels": self.cancels,
         }
         echoed = Message(message.type, body, id=message.id)
         return answer_entry(call_id, Reply(Verdict.CONTINUE, (echoed,)))
@@ -116,6 +123,15 @@ class Peer:
                     answers.append(self.echo(call_id, message, size))
         await self.answer(answers)
 
+    async def cancel(self, ids: tuple[int, ...]) -> None:
+        """Record a cancel; answer the held calls it names as cancelled."""
+        self.cancels.append(list(ids))
+        named = [(i, m) for i, m in self.held if i in ids]
+        self.held = [(i, m) for i, m in self.held if i not in ids]
+        await self.answer(
+            [answer_entry(i, Reply(Verdict.ERROR, (), "cancelled")) for i, _ in named]
+        )
+
     async def release(self, how: dict[str, list[int]]) -> None:
         """Answer the held calls in the order and grouping ``how`` gives."""
         held, self.held = self.held, []
@@ -137,7 +153,8 @@ async def main(args: list[str]) -> None:
         trio.lowlevel.FdStream(3), trio.lowlevel.FdStream(4), Role.RESPONDER
     ) as session:
         control = await session.open_sender()
-        ready = Ready(info).to_wire()
+        features = (FEATURE_CANCEL,) if options.get("cancel") == "1" else ()
+        ready = Ready(info, features=features).to_wire()
         if options.get("app") == "old":
             del ready["app"]
         await control.send(ready)
@@ -150,6 +167,8 @@ async def main(args: list[str]) -> None:
             request = parse_request(raw, Sender)
             if isinstance(request, CallBatch):
                 await peer.serve(request)
+            elif isinstance(request, Cancel):
+                await peer.cancel(request.ids)
             elif isinstance(request, Ping):
                 peer.pings += 1
                 async with request.reply as reply:

@@ -29,7 +29,7 @@ from typing import Any, Final
 import trio
 
 from plugin_sdk import Message, PluginInfo, Reply
-from plugin_sdk.app import AppProtocolError, Fail, parse_handshake
+from plugin_sdk.app import FEATURE_CANCEL, AppProtocolError, Fail, parse_handshake
 from plugin_sdk.session import HandshakeError, Receiver, SessionBroken, open_session
 from plugin_sdk.spawn import SpawnError, spawn, split_command
 from plugin_sdk.wire import Role
@@ -627,6 +627,7 @@ class ExecHandle:
                 self.label,
             )
         live.info = info
+        live.cancels = FEATURE_CANCEL in handshake.features
         live.control = control
         return None
 

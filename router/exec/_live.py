@@ -10,7 +10,9 @@ three tasks serve it (application layer version 2, docs/PROTOCOL.md):
   reading task, so no task wakes per batch); the pump itself only learns how the
   channel ends;
 - the *timer* gives up calls whose deadline passed (one task and a heap, instead of a
-  cancel scope per call).
+  cancel scope per call). A plugin that named the ``cancel`` feature is told, in one
+  ``cancel`` request per round sent by the flusher: it stops those handlers and
+  answers, which frees their places at once.
 
 A call is ``submit(message, expires, done)``: ``done(reply, error, timed_out)`` runs
 exactly once, later, from one of those tasks or the session's reading task (or from
@@ -30,7 +32,14 @@ import trio
 from trio.lowlevel import ParkingLot
 
 from plugin_sdk import Message, PluginInfo, Reply
-from plugin_sdk.app import AppProtocolError, Ping, calls_to_wire, check_pong, parse_answers
+from plugin_sdk.app import (
+    AppProtocolError,
+    Ping,
+    calls_to_wire,
+    cancel_to_wire,
+    check_pong,
+    parse_answers,
+)
 from plugin_sdk.session import ChannelResetError, Receiver, Sender, Session
 from plugin_sdk.spawn import PluginProcess
 
@@ -109,6 +118,8 @@ class Live:
         """The channel the plugin opened for its handshake; its answers come on it."""
         self.calls: Sender | None = None
         self.info: PluginInfo | None = None
+        self.cancels = False
+        """The plugin named the ``cancel`` feature: calls given up on are cancelled."""
         self.death: str | None = None
         """Why this incarnation ended abnormally; None while healthy or stopping cleanly."""
         self.wake = trio.Event()
@@ -141,7 +152,7 @@ class Live:
     def serve(self, nursery: trio.Nursery) -> None:
         """Start serving calls (after the handshake; ``info``, ``control``, ``calls`` set)."""
         assert self.info is not None and self.control is not None and self.calls is not None
-        self._table = CallTable(self.info.concurrency)
+        self._table = CallTable(self.info.concurrency, cancels=self.cancels)
         nursery.start_soon(self._flusher, name=f"calls to plugin {self.label}")
         nursery.start_soon(self._pump, name=f"answers from plugin {self.label}")
         nursery.start_soon(self._expire, name=f"call timeouts of plugin {self.label}")
@@ -184,7 +195,8 @@ class Live:
         """Send ``message`` and wait for the plugin's reply (see ExecHandle.call).
 
         Cancelling the wait (the engine's per-call timeout) gives the call up: its late
-        answer is ignored, and the hang check pings the plugin.
+        answer is ignored, the hang check pings the plugin, and a plugin with the
+        ``cancel`` feature is told.
         """
         if self.death is not None or not self.ready or self.wake.is_set():
             raise self._crashed()
@@ -206,6 +218,7 @@ class Live:
             # Maybe slow, maybe hung: the hang check finds out.
             self.suspect.set()
             self._settled()
+            self._kick()  # a cancel to send
             self._check_wedged()
 
     def _check_wedged(self) -> None:
@@ -251,13 +264,16 @@ class Live:
     async def _flusher(self) -> None:
         table = self._table
         while True:
-            if not table.outbox:
+            if not table.outbox and not table.cancels_ready:
                 self._flush_armed = False
                 await self._flush_lot.park()
                 continue
             self._flush_armed = True
             for batch in _batches(table.take()):
                 await self._send(batch)
+            cancelled = table.take_cancels()  # after the calls: a cancel never overtakes one
+            if cancelled:
+                await self._send_cancel(cancelled)
             if self._control_ended and table.in_flight:
                 self._die_control_closed()
 
@@ -286,6 +302,21 @@ class Live:
             self._settled()
             return
         self._table.sent(entries)
+
+    async def _send_cancel(self, ids: list[int]) -> None:
+        calls = self.calls
+        assert calls is not None
+        request = cancel_to_wire(ids)
+        try:
+            try:
+                calls.send_nowait(request)
+            except trio.WouldBlock:
+                await calls.send(request)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return  # the session ended or is stopping: nothing left to cancel
+        except Exception as exc:
+            # Only a cancel is lost: the calls still hold their places until answered.
+            log.warning("plugin %s: could not cancel calls %s: %s", self.label, ids, exc)
 
     async def _pump(self) -> None:
         control = self.control
@@ -340,8 +371,9 @@ class Live:
         self._settled()
 
     def _kick(self) -> None:
-        """Wake the flusher if answers let backlogged calls into the outbox."""
-        if self._table.outbox and not self._flush_armed:
+        """Wake the flusher if there are calls (let in by answers) or cancels to send."""
+        table = self._table
+        if (table.outbox or table.cancels_ready) and not self._flush_armed:
             self._flush_armed = True
             self._flush_lot.unpark_all()
 
@@ -354,6 +386,7 @@ class Live:
                 for done in expired:
                     self._complete(done, None, None, True)
                 self._settled()
+                self._kick()  # cancels to send
                 self._check_wedged()
             # A fresh scope per wake: a scope whose deadline passed stays cancelled.
             self._timer = trio.CancelScope(deadline=table.next_deadline())

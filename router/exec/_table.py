@@ -9,6 +9,8 @@ router's side of that bookkeeping, with no trio and no I/O (the trio adapter is
 - A plugin never has more than ``concurrency`` calls unanswered. A call the router gave
   up on (timeout, cancelled caller) still counts until the plugin answers it: the plugin
   is still working on it. Calls beyond the limit wait in a backlog.
+- A call given up after it was committed is queued in :attr:`CallTable.to_cancel`,
+  when the plugin takes ``cancel`` requests: its answer (to the cancel) frees the place.
 - A plugin is *wedged* when a call gave up waiting in the backlog while every place was
   held by a call given up on at least a grace period earlier: it serves nobody, and
   only a restart frees its places (:meth:`CallTable.wedged`).
@@ -56,15 +58,21 @@ class CallTable(Generic[D]):
         "_given_up",
         "_last_starved",
         "_next_id",
+        "cancels",
         "concurrency",
         "outbox",
         "pending",
         "sent_max",
+        "to_cancel",
     )
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, *, cancels: bool = False) -> None:
         self.concurrency = concurrency
         """The most calls the plugin may have unanswered (its ``info.concurrency``)."""
+        self.cancels = cancels
+        """The plugin takes ``cancel`` requests (it named the feature in ``ready``)."""
+        self.to_cancel: list[int] = []
+        """Ids of committed calls given up on, for the next ``cancel`` request."""
         self.pending: dict[int, D] = {}
         """Calls still waited for (queued or sent), by id."""
         self.outbox: list[list[Any]] = []
@@ -164,15 +172,43 @@ class CallTable(Generic[D]):
         """Stop waiting for ``call_id`` at time ``now``: return its data (None if it ended).
 
         A call already committed to the plugin keeps its place until answered (its
-        late answer is then ignored); one still in the backlog is never sent.
+        late answer is then ignored), and goes in :attr:`to_cancel` if the plugin
+        takes cancels; one still in the backlog is never sent.
         """
         data = self.pending.pop(call_id, None)
         if data is not None:
             if call_id <= self._committed_max:
                 self._given_up[call_id] = now
+                if self.cancels:
+                    self.to_cancel.append(call_id)
             else:
                 self._last_starved = now
         return data
+
+    @property
+    def cancels_ready(self) -> bool:
+        """Whether :meth:`take_cancels` has ids to hand over."""
+        if not self.to_cancel:  # nearly always: checked after every batch of answers
+            return False
+        sent_max = self.sent_max
+        given_up = self._given_up
+        return any(call_id <= sent_max and call_id in given_up for call_id in self.to_cancel)
+
+    def take_cancels(self) -> list[int]:
+        """Hand over the ids of :attr:`to_cancel` whose calls went out, for one ``cancel``.
+
+        A cancel must not overtake its call, so a call still in the outbox stays queued
+        until it is :meth:`sent`; calls answered meanwhile are left out.
+        """
+        sent_max = self.sent_max
+        given_up = self._given_up
+        ready: list[int] = []
+        later: list[int] = []
+        for call_id in self.to_cancel:
+            if call_id in given_up:
+                (ready if call_id <= sent_max else later).append(call_id)
+        self.to_cancel = later
+        return ready
 
     def wedged(self, grace: float) -> bool:
         """Whether the plugin serves nobody: only a restart can free its places.
@@ -224,6 +260,7 @@ class CallTable(Generic[D]):
         self.outbox.clear()
         self._backlog.clear()
         self._given_up.clear()
+        self.to_cancel.clear()
         self._last_starved = -math.inf
         self._deadlines.clear()
         self._committed = 0

@@ -21,7 +21,7 @@ from plugin_sdk.runner import run
 
 
 class Scripted(Plugin):
-    """Echo, delay, gate, crash, hang, garbage, chatty: one behaviour per message type."""
+    """Echo, delay, stubborn, gate, crash, hang, garbage, chatty: one behaviour per type."""
 
     name = "scripted"
 
@@ -58,6 +58,13 @@ class Scripted(Plugin):
         """Answer after ``body`` seconds (trio sleep: the plugin stays responsive)."""
         await trio.sleep(float(msg.body))
         return Message("delay", msg.body, id=msg.id)
+
+    @handles("stubborn")
+    async def stubborn(self, msg: Message) -> Message:
+        """Like ``delay``, but deaf to the router's cancel (the sleep is shielded)."""
+        with trio.CancelScope(shield=True):
+            await trio.sleep(float(msg.body))
+        return Message("stubborn", msg.body, id=msg.id)
 
     @handles("gate")
     async def gate(self, msg: Message) -> Message:
