@@ -105,27 +105,6 @@ class FifoGate:
         """How many tickets are in line."""
         return len(self._queue)
 
-    def try_enter(self) -> bool:
-        """Take a place at once if one is free and nobody is in line, without a ticket.
-
-        For a synchronous call made right away: give the place back with :meth:`leave`
-        (or turn it into a ticket with :meth:`adopt`).
-        """
-        if not self._queue and self._active < self.capacity:
-            self._active += 1
-            return True
-        return False
-
-    def leave(self) -> None:
-        """Give back a place taken with :meth:`try_enter`."""
-        self._active -= 1
-        if self._queue:
-            self._admit()
-
-    def adopt(self) -> Ticket:
-        """An admitted ticket for a place already taken with :meth:`try_enter`."""
-        return Ticket(self, _State.ADMITTED)
-
     def reserve(self) -> Ticket:
         """Take a place at the end of the line (admitted at once if there is room)."""
         if not self._queue and self._active < self.capacity:
