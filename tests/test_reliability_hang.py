@@ -97,6 +97,22 @@ async def test_a_handler_stuck_on_a_call_given_up_on_is_cancelled_and_its_place_
         assert stuck.restarts == 0
 
 
+async def test_a_retry_after_a_timeout_reaches_the_plugin_whose_stuck_call_was_cancelled() -> None:
+    # Concurrency 1: without the cancel, the retry would wait for the place the stuck
+    # first attempt holds, and time out too.
+    flaky = scripted("name=flaky timeout=0.3 on_error=retry", ping_timeout=5.0, stop_timeout=0.3)
+    async with Router([flaky]) as router:
+        with trio.fail_after(10):
+            result = await router.route(Message("stuck-once", {}, id="x"))
+        assert result.status is Status.DELIVERED, result
+        assert result.messages[0].body == {"pid": flaky.pid}
+        assert [(hop.verdict, hop.reason) for hop in result.trace] == [
+            ("retry", "timed out after 0.3s"),
+            ("replace", ""),
+        ]
+        assert flaky.restarts == 0
+
+
 async def test_a_plugin_deaf_to_cancels_and_stuck_on_calls_given_up_on_is_restarted_as_wedged() -> (
     None
 ):

@@ -21,7 +21,7 @@ from plugin_sdk.runner import run
 
 
 class Scripted(Plugin):
-    """Echo, delay, stubborn, gate, crash, hang, garbage, chatty: one behaviour per type."""
+    """Echo, delay, stubborn, stuck-once, gate, crash, hang, garbage, chatty: one per type."""
 
     name = "scripted"
 
@@ -37,6 +37,7 @@ class Scripted(Plugin):
         self.stop_note = settings.get("stop-note")
         self.waiting = 0
         self.gate_open = trio.Event()
+        self.seen: set[str] = set()
 
     async def stop(self) -> None:
         """Leave a note that the stop hook ran."""
@@ -65,6 +66,14 @@ class Scripted(Plugin):
         with trio.CancelScope(shield=True):
             await trio.sleep(float(msg.body))
         return Message("stubborn", msg.body, id=msg.id)
+
+    @handles("stuck-once")
+    async def stuck_once(self, msg: Message) -> Message:
+        """Wait for ever on the first call for a message id; answer later ones at once."""
+        if msg.id not in self.seen:
+            self.seen.add(msg.id)
+            await trio.sleep_forever()
+        return Message("stuck-once", {"pid": os.getpid()}, id=msg.id)
 
     @handles("gate")
     async def gate(self, msg: Message) -> Message:
