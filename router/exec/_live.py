@@ -27,6 +27,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import trio
 from trio.lowlevel import ParkingLot
@@ -277,19 +278,25 @@ class Live:
             if self._control_ended and table.in_flight:
                 self._die_control_closed()
 
-    async def _send(self, entries: list[list[object]]) -> None:
-        """Send ``entries`` as one request (or, when too large for one frame, several)."""
+    async def _request(self, request: dict[str, Any]) -> bool:
+        """Send ``request`` on the calls channel (no scheduling round while there is
+        credit); False if the session ended or is stopping. Other errors propagate."""
         calls = self.calls
         assert calls is not None
-        request = calls_to_wire(entries)
         try:
             try:
                 calls.send_nowait(request)
             except trio.WouldBlock:
                 await calls.send(request)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The session ended or is stopping: the supervisor ends these calls.
-            return
+            return False
+        return True
+
+    async def _send(self, entries: list[list[object]]) -> None:
+        """Send ``entries`` as one request (or, when too large for one frame, several)."""
+        try:
+            if not await self._request(calls_to_wire(entries)):
+                return  # the supervisor ends these calls
         except Exception as exc:
             if len(entries) > 1:  # most likely over the peer's frame size: halve it
                 half = len(entries) // 2
@@ -304,16 +311,8 @@ class Live:
         self._table.sent(entries)
 
     async def _send_cancel(self, ids: list[int]) -> None:
-        calls = self.calls
-        assert calls is not None
-        request = cancel_to_wire(ids)
         try:
-            try:
-                calls.send_nowait(request)
-            except trio.WouldBlock:
-                await calls.send(request)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return  # the session ended or is stopping: nothing left to cancel
+            await self._request(cancel_to_wire(ids))  # an ended session has none to cancel
         except Exception as exc:
             # Only a cancel is lost: the calls still hold their places until answered.
             log.warning("plugin %s: could not cancel calls %s: %s", self.label, ids, exc)
