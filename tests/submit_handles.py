@@ -4,7 +4,8 @@
 subprocess handle does: ``submit`` queues the call and returns at once; a system task
 answers everything queued at once, optionally in reverse order (answers may arrive in
 any order), and gives calls up at their ``expires`` time. ``held`` keeps answers back
-until :meth:`SubmitHandle.release` (to have inputs waiting on it).
+until :meth:`SubmitHandle.release` (to have inputs waiting on it). The abandon function
+``submit`` returns only records the call's message id (a handle may ignore it).
 :class:`SyncHandle` answers inline through ``call_now``, like an in-process plugin
 with a plain function handler.
 """
@@ -48,6 +49,8 @@ class SubmitHandle(_Scripted):
         self.reverse = reverse
         self.held = held
         self.submitted = 0
+        self.abandoned: list[str] = []
+        """Ids of the messages whose calls the engine abandoned, in order."""
         self.in_flight = 0
         self.most_in_flight = 0
         self._queue: list[tuple[Message, float, Done]] = []
@@ -73,13 +76,14 @@ class SubmitHandle(_Scripted):
         self._wake.set()
         self._released.set()
 
-    def submit(self, message: Message, expires: float, done: Done) -> None:
+    def submit(self, message: Message, expires: float, done: Done) -> Callable[[], None]:
         """Queue a call; it is answered (or given up) later, from the answering task."""
         self.submitted += 1
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         self._queue.append((message, expires, done))
         self._wake.set()
+        return lambda: self.abandoned.append(message.id)
 
     async def call(self, message: Message) -> Reply:
         """The awaited form (the engine uses it in fan-out branches and ``route()``)."""

@@ -215,12 +215,23 @@ async def test_a_cancelled_route_drops_the_late_answer_and_frees_the_plugins_tur
     held = SubmitHandle(_echo("held"), held=True)  # concurrency 1
     async with router.open([held]) as r:
         with trio.move_on_after(0.01):
-            await r.route(Message("a.x", "given up"))
+            await r.route(Message("a.x", "given up", id="given-up"))
+        assert held.abandoned == ["given-up"]  # the handle was told at once
         assert held.in_flight == 1
         held.release()
         result = await r.route(Message("a.x", "next"))
     assert result.status is Status.DELIVERED and held.in_flight == 0
     assert held.seen[-1] == result.input_id
+    assert held.abandoned == ["given-up"]  # an answered call is not abandoned
+
+
+async def test_stream_inputs_and_answered_routes_abandon_nothing() -> None:
+    handle = SubmitHandle(_echo("echo", concurrency=4))
+    async with router.open([handle]) as r:
+        results = [res async for res in r.route_stream(_items(_messages(8)))]
+        results.append(await r.route(Message("a.x", "alone")))
+    assert [res.status for res in results] == [Status.DELIVERED] * 9
+    assert handle.abandoned == []
 
 
 class _AsyncAfterAll(SyncHandle):

@@ -41,6 +41,23 @@ async def test_a_call_timing_out_in_the_engine_gets_a_hung_plugin_restarted() ->
     assert again.messages[0].body["echo"] == "back"
 
 
+async def test_a_route_whose_caller_stops_waiting_frees_the_plugins_place_at_once() -> None:
+    # The call is abandoned at the plugin's handle and cancelled in the plugin, so the
+    # next message is served long before the first call's 5 s timeout would free the
+    # plugin's one place.
+    handle = scripted("name=slow timeout=5", ping_timeout=5.0, stop_timeout=0.3)
+    async with Router([handle]) as router:
+        pid = handle.pid
+        with trio.move_on_after(0.2) as waited:
+            await router.route(Message("delay", 60))
+        assert waited.cancelled_caught
+        with trio.fail_after(3):
+            after = await router.route(Message("echo", "after"))
+    assert after.status is Status.DELIVERED, after
+    assert after.messages[0].body["pid"] == pid
+    assert handle.restarts == 0
+
+
 async def test_a_crash_with_on_error_skip_lets_the_message_through() -> None:
     handle = scripted("on_error=skip")
     async with Router([handle]) as router:

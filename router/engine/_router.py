@@ -55,12 +55,15 @@ _DROP: Final = Verdict.DROP
 
 Done = Callable[[Reply | None, str | None, bool], None]
 """``done(reply, error, timed_out)``: how a submitted call reports its outcome."""
-Submit = Callable[[Message, float, Done], None]
+Submit = Callable[[Message, float, Done], Callable[[], None] | None]
 """``submit(message, expires, done)``: start a call that ``done`` reports, later, once.
 
 A handle may offer it beside ``call`` (router.exec's does). ``expires`` is the trio
 time at which the handle gives the call up and reports ``timed_out``; ``done`` runs
-exactly once, from a trio task, never inside ``submit``.
+exactly once, from a trio task, never inside ``submit``. ``submit`` may return an
+*abandon* function: called when the caller stops waiting before ``expires`` (it was
+cancelled), so that the handle can give the call up at once; it must only note that
+and return (it may run outside any task), and ``done`` may then never run.
 """
 
 
@@ -1341,7 +1344,8 @@ async def _await_submitted(
     """Submit a call and wait for its outcome, without a cancel scope of our own.
 
     The handle enforces ``expires`` itself. If this wait is cancelled from outside,
-    the call's later outcome is dropped.
+    the call is abandoned at the handle (when it offers that) and its later outcome
+    is dropped.
     """
     task = trio.lowlevel.current_task()
     box: list[tuple[Reply | None, str | None, bool] | None] = []
@@ -1353,9 +1357,11 @@ async def _await_submitted(
 
     def abort(_: object) -> trio.lowlevel.Abort:
         box.append(None)
+        if abandon is not None:
+            abandon()  # the plugin may stop the call (and free its place) now
         return trio.lowlevel.Abort.SUCCEEDED
 
-    submit(message, expires, done)
+    abandon = submit(message, expires, done)
     await trio.lowlevel.wait_task_rescheduled(abort)
     outcome = box[0]
     assert outcome is not None

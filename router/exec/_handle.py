@@ -24,6 +24,7 @@ import shlex
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 import trio
@@ -246,7 +247,9 @@ class ExecHandle:
             # after a crash then reaches the restarted plugin.
             await self._changed.wait()
 
-    def submit(self, message: Message, expires: float, done: SubmitDone) -> None:
+    def submit(
+        self, message: Message, expires: float, done: SubmitDone
+    ) -> Callable[[], None] | None:
         """Start a call to the plugin; ``done(reply, error, timed_out)`` runs exactly once,
         later, from a trio task (never inside ``submit``).
 
@@ -257,9 +260,12 @@ class ExecHandle:
         shows for the exception :meth:`call` would raise (``"PluginCrashed: plugin
         'echo' exited with status 3"``). A reply: ``done(reply, None, False)``.
 
-        A ready plugin takes the call at once (no task, no wait). While it restarts, a
-        task waits for it if the restart is due before ``expires``, as :meth:`call`
-        does; down, quarantined or stopped, a task reports it unavailable.
+        A ready plugin takes the call at once (no task, no wait); then the function
+        returned abandons it (the caller stopped waiting): the call is given up at once,
+        as at a timeout, and ``done`` is not called. While the plugin restarts, a task
+        waits for it if the restart is due before ``expires``, as :meth:`call` does;
+        down, quarantined or stopped, a task reports it unavailable. Then None is
+        returned: such a call runs to its outcome or ``expires``.
         """
         live = self._ready_live()
 
@@ -267,11 +273,11 @@ class ExecHandle:
             done(reply, None if error is None else _describe(error), timed_out)
 
         if live is not None:
-            live.submit(message, expires, finish)
-        else:
-            trio.lowlevel.spawn_system_task(
-                self._submit_later, message, expires, finish, name=f"call to {self.label}"
-            )
+            return partial(live.abandon, live.submit(message, expires, finish))
+        trio.lowlevel.spawn_system_task(
+            self._submit_later, message, expires, finish, name=f"call to {self.label}"
+        )
+        return None
 
     def _ready_live(self) -> Live | None:
         live = self._live

@@ -144,6 +144,8 @@ class Live:
         """The timer task's sleep: its deadline is the earliest call expiry."""
         self._idle_lot = ParkingLot()
         self._control_ended = False
+        self._abandoned: list[int] = []
+        """Calls whose callers stopped waiting: the flusher gives them up."""
 
     @property
     def inflight(self) -> int:
@@ -214,6 +216,15 @@ class Live:
         assert waiter.reply is not None
         return waiter.reply
 
+    def abandon(self, call_id: int) -> None:
+        """The caller of ``call_id`` stopped waiting: give the call up soon, without
+        calling its ``done``. Only notes it and wakes the flusher, so it may run where
+        nothing else may (inside trio's delivery of a cancel, outside any task)."""
+        self._abandoned.append(call_id)
+        if not self._flush_armed:
+            self._flush_armed = True
+            self._flush_lot.unpark_all()
+
     def _give_up(self, call_id: int) -> None:
         if self._table.give_up(call_id, trio.current_time()) is not None:
             # Maybe slow, maybe hung: the hang check finds out.
@@ -265,6 +276,10 @@ class Live:
     async def _flusher(self) -> None:
         table = self._table
         while True:
+            if self._abandoned:
+                abandoned, self._abandoned = self._abandoned, []
+                for call_id in abandoned:
+                    self._give_up(call_id)
             if not table.outbox and not table.cancels_ready:
                 self._flush_armed = False
                 await self._flush_lot.park()
