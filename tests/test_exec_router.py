@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import trio
-from exec_helpers import module_cmd, scripted, wait_until
+from exec_helpers import module_cmd, peer_cmd, scripted, wait_until
 
 from plugin_sdk import Message
 from router import Router, Status
 from router import open as router_open
 from router.builtins.authz import Authz
-from router.exec import ExecHandle, ExecState
+from router.exec import ExecHandle, ExecState, RestartPolicy
 
 
 async def test_an_exec_plugin_and_an_in_process_plugin_share_a_pipeline() -> None:
@@ -56,6 +56,22 @@ async def test_a_route_whose_caller_stops_waiting_frees_the_plugins_place_at_onc
     assert after.status is Status.DELIVERED, after
     assert after.messages[0].body["pid"] == pid
     assert handle.restarts == 0
+
+
+async def test_a_call_abandoned_while_its_plugin_restarts_is_never_sent() -> None:
+    slow_restart = RestartPolicy(backoff_initial=0.5, backoff_max=0.5)
+    handle = ExecHandle(peer_cmd("concurrency=1"), restart=slow_restart, stop_timeout=1.0)
+    async with Router([handle]) as router:
+        crashed = await router.route(Message("exit", 0))
+        assert crashed.status is Status.FAILED
+        # The restart is due in 0.5 s: this call waits for it, and its caller gives up.
+        with trio.move_on_after(0.1) as waited:
+            await router.route(Message("echo", "abandoned"))
+        assert waited.cancelled_caught
+        await wait_until(lambda: handle.state is ExecState.READY)
+        after = await router.route(Message("echo", "after"))
+    assert after.status is Status.DELIVERED, after
+    assert after.messages[0].body["batch"] == 1  # the first request the new process got
 
 
 async def test_a_crash_with_on_error_skip_lets_the_message_through() -> None:

@@ -81,6 +81,27 @@ class _Ending:
     """A stop or restart asked for it: not a crash."""
 
 
+class _Later:
+    """A call submitted while its plugin restarts, for abandoning it: before the call
+    goes out, it never does; after, it is given up at the incarnation it went to."""
+
+    __slots__ = ("abandoned", "call_id", "live")
+
+    def __init__(self) -> None:
+        self.abandoned = False
+        self.live: Live | None = None
+        self.call_id = 0
+
+    def sent(self, live: Live, call_id: int) -> None:
+        self.live = live
+        self.call_id = call_id
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        if self.live is not None:
+            self.live.abandon(self.call_id)
+
+
 class ExecHandle:
     """A subprocess plugin: ``ExecHandle("my-plugin --flag 'opt'")``.
 
@@ -260,12 +281,13 @@ class ExecHandle:
         shows for the exception :meth:`call` would raise (``"PluginCrashed: plugin
         'echo' exited with status 3"``). A reply: ``done(reply, None, False)``.
 
-        A ready plugin takes the call at once (no task, no wait); then the function
-        returned abandons it (the caller stopped waiting): the call is given up at once,
-        as at a timeout, and ``done`` is not called. While the plugin restarts, a task
-        waits for it if the restart is due before ``expires``, as :meth:`call` does;
-        down, quarantined or stopped, a task reports it unavailable. Then None is
-        returned: such a call runs to its outcome or ``expires``.
+        A ready plugin takes the call at once (no task, no wait). While it restarts, a
+        task waits for it if the restart is due before ``expires``, as :meth:`call`
+        does; down, quarantined or stopped, a task reports it unavailable.
+
+        The function returned abandons the call (its caller stopped waiting): a call
+        sent is given up at once, as at a timeout, and a call waiting for a restart is
+        never sent. ``done`` may then not run.
         """
         live = self._ready_live()
 
@@ -274,10 +296,11 @@ class ExecHandle:
 
         if live is not None:
             return partial(live.abandon, live.submit(message, expires, finish))
+        later = _Later()
         trio.lowlevel.spawn_system_task(
-            self._submit_later, message, expires, finish, name=f"call to {self.label}"
+            self._submit_later, message, expires, finish, later, name=f"call to {self.label}"
         )
-        return None
+        return later.abandon
 
     def _ready_live(self) -> Live | None:
         live = self._live
@@ -303,6 +326,7 @@ class ExecHandle:
         message: Message,
         expires: float,
         done: Callable[[Reply | None, ExecError | None, bool], None],
+        later: _Later,
     ) -> None:
         """:meth:`submit`'s slow path, in a system task: wait for a restart or refuse."""
         live: Live | None = None
@@ -312,9 +336,12 @@ class ExecHandle:
         )
         try:
             while True:
+                if later.abandoned:
+                    outcome = (None, True)  # nobody waits for it: it is never sent
+                    return
                 live = self._ready_live()
                 if live is not None:
-                    live.submit(message, expires, done)
+                    later.sent(live, live.submit(message, expires, done))
                     return
                 if trio.current_time() >= expires:
                     outcome = (None, True)
