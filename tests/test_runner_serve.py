@@ -312,6 +312,55 @@ def test_with_concurrency_4_any_answer_order_keeps_each_id_with_its_call(
 
 @settings(max_examples=40, deadline=None)
 @given(
+    delays=st.lists(st.sampled_from([0, 1, 5, math.inf]), min_size=1, max_size=10),
+    concurrency=st.integers(1, 3),
+    steps=st.lists(
+        st.tuples(st.sampled_from([0, 0.5, 2]), st.lists(st.integers(0, 20), max_size=3)),
+        max_size=5,
+    ),
+)
+def test_cancels_at_any_moment_leave_every_call_answered_exactly_once(
+    delays: list[float], concurrency: int, steps: list[tuple[float, list[int]]]
+) -> None:
+    plugin = Recorder(str(concurrency))
+
+    async def scenario() -> tuple[list[int], list[Reply], set[int], list[int]]:
+        async with serving(lambda: plugin, []) as (session, control):
+            host = await ready_host(session, control)
+            messages = [Message("work", d, id=f"m{i}") for i, d in enumerate(delays)]
+            ids = await host.send_batch(messages)
+            cancelled: set[int] = set()
+            for pause, picks in steps:
+                await trio.sleep(pause)
+                chosen = tuple(ids[p % len(ids)] for p in picks)
+                if chosen:
+                    await host.calls.send(Cancel(chosen).to_wire())
+                    cancelled.update(chosen)
+            # Whatever would wait for ever is cancelled in the end, so every call ends.
+            stuck = tuple(i for i, d in zip(ids, delays, strict=True) if d == math.inf)
+            if stuck:
+                await host.calls.send(Cancel(stuck).to_wire())
+                cancelled.update(stuck)
+            with trio.fail_after(100):
+                replies = await host.answers_to(ids)
+                await host.call(Message("work", 0, id="last"))  # flushes any late answer
+            answered = [call_id for answers in host.received for call_id, _ in answers]
+            return ids, replies, cancelled, answered
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    ids, replies, cancelled, answered = trio.run(scenario, clock=clock)
+    assert sorted(answered) == sorted([*ids, ids[-1] + 1])  # each call answered once
+    for index, (call_id, reply) in enumerate(zip(ids, replies, strict=True)):
+        if reply == CANCELLED:
+            assert call_id in cancelled
+        else:
+            assert reply.messages[0].body == {"done": f"m{index}"}
+    assert plugin.peak <= concurrency
+    assert len(plugin.started) == len(set(plugin.started))  # no call ran twice
+
+
+@settings(max_examples=40, deadline=None)
+@given(
     batches=st.lists(
         st.lists(st.text(max_size=30), min_size=1, max_size=6), min_size=1, max_size=5
     ),
