@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
 
 from plugin_sdk import Message, Verdict
 from plugin_sdk.testing import assert_conforms, check_plugin
+from plugin_sdk.testing.__main__ import main as cli_main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "tests" / "plugins"
@@ -101,3 +103,66 @@ async def test_a_plugin_that_never_speaks_is_reported_not_waited_for() -> None:
     report = await check_plugin([PY, str(PLUGINS / "silent.py")], timeout=1)
     assert any("no handshake" in p or "session failed" in p for p in report.problems)
     assert any("by hand" in p for p in report.problems)  # it ignores the missing env var too
+
+
+# -- the command line: python -m plugin_sdk.testing ------------------------------------
+
+
+def _check_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "plugin_sdk.testing", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def test_the_command_line_check_passes_a_conforming_plugin_with_status_0() -> None:
+    done = _check_cli(PY, str(ROOT / "examples" / "raw_plugin.py"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert (
+        lines[1] == "plugin: raw-label 1.0 accepts container.create (concurrency 16, timeout 10s)"
+    )
+    assert "features: none" in lines
+    # The probe and the batch of 16 answer alike: one line, counted.
+    assert "  container.create -> continue with 1 message(s) (x17)" in lines
+    assert lines[-1] == "conforms"
+
+
+def test_the_command_line_check_shows_the_features_and_the_given_messages() -> None:
+    env = {**os.environ, "CHANROUTER_RUNNER": "trio"}
+    message = '{"type": "bench.echo", "body": "hi"}'
+    done = _check_cli(
+        "--message", message, "--", PY, str(ROOT / "bench" / "echo_plugin.py"), env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "features: cancel" in done.stdout
+    # The message given, then a batch of 64 (the plugin's concurrency) made from it.
+    assert "  bench.echo -> continue with 1 message(s) (x65)\n" in done.stdout
+
+
+def test_the_command_line_check_lists_the_problems_with_status_1() -> None:
+    done = _check_cli(PY, str(PLUGINS / "raw_plugin.py"), "bad-reply")
+    assert done.returncode == 1
+    assert "does not conform (2 problem(s)):" in done.stdout
+    assert "  - sent a malformed answer: answer 1: verdict must be one of" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        ([], "the plugin command is missing"),
+        (["--message", "{", "x"], "argument --message/-m: not JSON"),
+        (["--message", '{"body": 1}', "x"], "'type' must be a non-empty string"),
+        (["--timeout", "0", "x"], "--timeout must be > 0 seconds"),
+    ],
+)
+def test_the_command_line_check_refuses_bad_arguments_with_status_2(
+    args: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(args) == 2
+    assert complaint in capsys.readouterr().err
