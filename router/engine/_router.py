@@ -655,6 +655,8 @@ class Router:
         if len(calls) == 1:  # the usual case, without a comprehension's frame
             call = calls[0]
             return [(call, snapshot.slots[call.plugin].gate.reserve())]
+        if not calls:  # the end of the usual input's route: no comprehension either
+            return []
         return [(call, snapshot.slots[call.plugin].gate.reserve()) for call in calls]
 
     async def _run(self, job: _Job) -> Result | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply, Verdict
@@ -41,6 +42,8 @@ Key = tuple[int, ...]
 # class, without the Python frame of its generated ``__new__`` (about 350 ns of 500):
 # used where one is made per plugin call. Fields go in declaration order, all given.
 _new: Final[Any] = tuple.__new__
+_hop_of: Final = itemgetter(2)
+"""The :class:`Hop` of a recorded ``(key, attempt, hop)``."""
 
 
 class Call(NamedTuple):
@@ -134,7 +137,11 @@ class Routing:
         # is ever alive, so hops, finals and drops are recorded in key order already
         # and the result needs no sorting.
         self._linear = True
-        self._advance(_Branch((), message, plan.for_type(message.type), 0, (), None))
+        pipeline = plan.for_type(message.type)
+        if pipeline:  # what _advance does, for the input, without its frame
+            self._ready.append(_Branch((), message, pipeline, 0, (), None))
+        else:
+            self._finals.append(((), message, False))
 
     # -- driving ---------------------------------------------------------------
 
@@ -253,7 +260,7 @@ class Routing:
                 reason=failure.reason,
                 trace=tuple([hop for key, _, hop in hops if key <= fkey]),
             )
-        trace = tuple([hop for _, _, hop in hops])
+        trace = tuple(map(_hop_of, hops))  # no comprehension frame: once per input
         finals = self._finals if linear else sorted(self._finals, key=_final_key)
         if len(finals) == 1:  # the usual end: the input delivered as one message
             _, message, derived = finals[0]
