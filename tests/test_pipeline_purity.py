@@ -8,7 +8,7 @@ from pathlib import Path
 import router.pipeline
 
 ALLOWED_ROOTS = {"__future__", "collections", "dataclasses", "fnmatch", "itertools", "typing"}
-ALLOWED_ROOTS |= {"plugin_sdk", "enum"}
+ALLOWED_ROOTS |= {"plugin_sdk", "enum", "operator"}
 
 
 def _imports(path: Path) -> set[str]:
