@@ -188,8 +188,6 @@ class CallTable(Generic[D]):
     @property
     def cancels_ready(self) -> bool:
         """Whether :meth:`take_cancels` has ids to hand over."""
-        if not self.to_cancel:  # nearly always: checked after every batch of answers
-            return False
         sent_max = self.sent_max
         given_up = self._given_up
         return any(call_id <= sent_max and call_id in given_up for call_id in self.to_cancel)
