@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -293,6 +294,18 @@ async def test_a_given_up_call_still_counts_against_the_plugins_concurrency(
         assert outcomes.body("release")["unanswered"] == 1
 
 
+async def _poll_real_time(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll ``condition`` for up to ``seconds`` of real time, under the autojump clock.
+
+    ``wait_until`` cannot serve here: its timeout is on the virtual clock, which jumps
+    to it whenever the test waits on the real process. The caller asserts what it
+    waited for.
+    """
+    give_up_at = time.monotonic() + seconds
+    while not condition() and time.monotonic() < give_up_at:
+        await trio.sleep(0.001)
+
+
 async def _starve_behind_a_held_call(handle: ExecHandle, waits: float) -> Outcomes:
     """Hold the plugin's one place with a call given up on, then starve a call behind it.
 
@@ -317,10 +330,7 @@ async def test_a_plugin_whose_places_are_all_held_by_calls_given_up_on_is_restar
         grace = handle.info.timeout
         first_pid = handle.pid
         outcomes = await _starve_behind_a_held_call(handle, grace + 1.0)
-        # Polled against the real clock: the virtual one jumps while the process restarts.
-        give_up_at = time.monotonic() + 10
-        while handle.restarts == 0 and time.monotonic() < give_up_at:
-            await trio.sleep(0.001)
+        await _poll_real_time(lambda: handle.restarts > 0)
         assert handle.restarts == 1
         outcomes.submit(handle, msg("echo", "after"))
         await outcomes.wait("after")
@@ -357,9 +367,7 @@ async def test_a_call_given_up_on_is_cancelled_at_a_plugin_naming_the_feature(
         # works. Without the cancel it would wait for ever, so the wait is bounded in
         # real time.
         outcomes.submit(handle, msg("echo", "behind"))
-        give_up_at = time.monotonic() + 10
-        while not outcomes.got["behind"] and time.monotonic() < give_up_at:
-            await trio.sleep(0.001)
+        await _poll_real_time(lambda: bool(outcomes.got["behind"]))
         assert outcomes.only("held") == (None, None, True)
         assert outcomes.body("behind")["cancels"] == [[1]]
         assert handle.restarts == 0 and handle.pid == pid
