@@ -38,7 +38,15 @@ from trio.lowlevel import ParkingLot, checkpoint_if_cancelled
 from plugin_sdk import Headers, Message, PluginInfo, Reply, Verdict
 
 from ..handle import PluginHandle
-from ..pipeline import DEFAULT_HOP_LIMIT, DEFAULT_MAX_MESSAGES, Call, Plan, PlanError, Routing
+from ..pipeline import (
+    DEFAULT_HOP_LIMIT,
+    DEFAULT_MAX_MESSAGES,
+    Call,
+    Plan,
+    PlanError,
+    Routing,
+    Straight,
+)
 from ..result import Result
 from ._gate import FifoGate, Ticket
 from ._inflight import InFlight
@@ -96,6 +104,13 @@ class _Slot:
         )
 
 
+_LANES_MAX: Final = 4096
+"""Message types whose lanes a snapshot keeps: types come from the outside world."""
+
+Lane = tuple[tuple[PluginInfo, ...], tuple[_Slot, ...]]
+"""A type's pipeline and, position by position, the slots behind it."""
+
+
 @dataclass(eq=False, slots=True)
 class _Snapshot:
     """The plugin set at one moment: an immutable plan and the handles behind it."""
@@ -104,6 +119,19 @@ class _Snapshot:
     slots: dict[str, _Slot]
     active: int = 0
     drained: trio.Event = field(default_factory=trio.Event)
+    lanes: dict[str, Lane] = field(default_factory=dict)
+    """Per message type: its pipeline and its slots (what a straight input walks)."""
+
+    def lane(self, message_type: str) -> Lane:
+        """``message_type``'s pipeline and the slot at each of its positions."""
+        lane = self.lanes.get(message_type)
+        if lane is None:
+            if len(self.lanes) >= _LANES_MAX:
+                self.lanes.clear()
+            pipeline = self.plan.for_type(message_type)
+            lane = (pipeline, tuple([self.slots[info.name] for info in pipeline]))
+            self.lanes[message_type] = lane
+        return lane
 
 
 @dataclass(eq=False, slots=True)
@@ -139,13 +167,69 @@ class _Job:
             _wake_puller(self.stream)
 
 
-@dataclass(eq=False, slots=True)
 class _Pending:
     """A stream input's place in the output order, and its outcome once known."""
 
-    outcome: Result | BaseException | None = None
-    holds: bool = True
-    """It holds an in-flight place (given back when it is yielded or abandoned)."""
+    __slots__ = ("holds", "outcome")
+
+    def __init__(self) -> None:
+        self.outcome: Result | BaseException | None = None
+        self.holds = True
+        """It holds an in-flight place (given back when it is yielded or abandoned)."""
+
+
+class _Flow(_Pending):
+    """A stream input going straight down its pipeline (:class:`Straight`).
+
+    The one object an input costs while every reply is a pass or a replace: its place
+    in the stream's order, its routing state, and, while a subprocess plugin has its
+    call, that call's ``done`` callback (no ``_Job``, ``Routing``, ``Call``, ticket or
+    ``_Attempt`` per call). Anything else escalates it to a :class:`_Job`.
+    """
+
+    __slots__ = (
+        "expires",
+        "router",
+        "slot",
+        "slots",
+        "snapshot",
+        "start",
+        "straight",
+        "stream",
+        "ticket",
+    )
+
+    def __init__(
+        self,
+        router: Router,
+        stream: _Stream,
+        snapshot: _Snapshot,
+        straight: Straight,
+        slots: tuple[_Slot, ...],
+    ) -> None:
+        self.outcome = None
+        self.holds = True
+        self.router = router
+        self.stream = stream
+        self.snapshot = snapshot
+        self.straight = straight
+        self.slots = slots
+        """The slot at each position of the input's pipeline."""
+        self.slot: _Slot | None = None
+        """The slot whose call is outstanding (or whose turn is awaited)."""
+        self.ticket: Ticket | None = None
+        """That call's place in line, when it had to queue for one (None: a free place
+        taken with ``try_enter``)."""
+        self.start = 0.0
+        self.expires = math.inf
+
+    def __call__(self, reply: Reply | None, error: str | None, timed_out: bool) -> None:
+        """The outstanding submitted call's ``done``."""
+        self.router._flow_answered(self, reply, error, timed_out)
+
+    def admitted(self) -> None:
+        """The outstanding call's turn at its plugin's gate has come."""
+        self.router._later(self.router._flow_admitted, self)
 
 
 class _Stream:
@@ -308,6 +392,22 @@ def _inline(job: _Job) -> bool:
             return True  # a stream input: it detaches, now or to wait for its turn
         return ticket.admitted and slot.now is not None
     return all(ticket.admitted and slots[call.plugin].now is not None for call, ticket in first)
+
+
+def _flow_inline(flow: _Flow) -> bool:
+    """Whether ``flow``'s first call can be made at once by the worker that pulled it.
+
+    That is: a synchronous in-process plugin with a free place, or a plugin that takes
+    submitted calls (the input then waits detached, for its answer or its turn).
+    """
+    slots = flow.slots
+    if not slots:
+        return True  # no plugin: delivered as it is
+    slot = slots[0]
+    if slot.now is None:
+        return slot.submit is not None
+    gate = slot.gate
+    return not gate._queue and gate._active < gate.capacity
 
 
 def _wake_puller(stream: _Stream) -> None:
@@ -555,6 +655,22 @@ class Router:
             if pulled is None:
                 return
             pending, job = pulled
+            if job is None:
+                # A straight input (see _pull): routed here, inline, as far as it goes.
+                assert isinstance(pending, _Flow)
+                try:
+                    work = self._flow_run(pending)
+                except Exception as exc:  # a bug, but never one that loses the input
+                    self._flow_settle(pending, exc)
+                    continue
+                if work is not None:
+                    # It escalated to something that must be awaited: await it here
+                    # (no task spawned), once the next puller is woken.
+                    job, coroutine = work
+                    job.wake = True
+                    job.waits()
+                    await self._work(job, coroutine)
+                continue
             try:
                 outcome: Result | BaseException | None = await self._run(job)
             except Exception as exc:
@@ -562,11 +678,13 @@ class Router:
             if outcome is not None:  # None: detached, it settles itself later
                 stream.settle(pending, outcome)
 
-    async def _pull(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
+    async def _pull(self, stream: _Stream) -> tuple[_Pending, _Job | None] | None:
         """Take the next input and its place in the order; None once there are no more.
 
-        One worker pulls at a time, and it reserves the input's first plugin calls
-        before letting the next one pull, so plugins see inputs in input order.
+        One worker pulls at a time, and it makes (or reserves) the input's first plugin
+        calls before letting the next one pull, so plugins see inputs in input order.
+        A straight input (a :class:`_Flow`, no job) is routed by the worker that pulled
+        it; an input whose first calls must wait is handed to an idle worker as a job.
         """
         while True:
             if stream.handed:
@@ -580,53 +698,61 @@ class Router:
         wake_next = True
         try:
             while True:
-                pulled = await self._pull_one(stream)
-                if pulled is None or not stream.pull_lot:
-                    return pulled  # ours to route: no other worker is idle
-                if _inline(pulled[1]):
-                    # Its first calls are synchronous in-process ones: routing it here
-                    # costs no wakeup, and this worker comes back to pull the next.
-                    # Should it wait after all, it wakes the next puller first.
+                flow = await self._pull_one(stream)
+                if flow is None:
+                    return None
+                if _flow_inline(flow):
+                    # Its first call is a synchronous in-process one or a submitted one:
+                    # routing it here costs no wakeup, and this worker comes back to
+                    # pull the next. Should it wait after all, it wakes the next puller.
                     wake_next = False
-                    pulled[1].wake = True
-                    return pulled
+                    return flow, None
+                job = self._escalate(flow)
+                job.first = self._reserve(job.snapshot, job.routing.pending())
+                if not stream.pull_lot:
+                    return flow, job  # ours to route: no other worker is idle
                 # Idle workers wait in line: hand this input to one and pull the next
                 # in the same turn. Handing over one input per scheduling round would
                 # trickle a freed batch of in-flight slots out one round at a time.
-                stream.handed.append(pulled)
+                stream.handed.append((flow, job))
                 stream.pull_lot.unpark()
         finally:
             stream.pulling = False
             if wake_next:
                 _wake_puller(stream)
 
-    async def _pull_one(self, stream: _Stream) -> tuple[_Pending, _Job] | None:
+    async def _pull_one(self, stream: _Stream) -> _Flow | None:
         limiter = self._in_flight
         while True:
             if not limiter.try_take():
                 await limiter.take()
-            pending = _Pending()
             try:
                 item = await anext(stream.items)
             except StopAsyncIteration:
-                self._give_back(pending)
+                limiter.give_back()
                 stream.finish()
                 return None
             except Exception as exc:
                 # The input stream broke: results so far come out first, then this.
+                pending = _Pending()
                 stream.order.append(pending)
                 stream.settle(pending, exc)
                 stream.finish()
                 return None
             except BaseException:
-                self._give_back(pending)  # cancelled: not in the order, so ours to free
+                limiter.give_back()  # cancelled: not in the order, so ours to free
                 raise
+            if type(item) is Message or isinstance(item, Message):
+                snapshot = self._current
+                snapshot.active += 1
+                pipeline, slots = snapshot.lane(item.type)
+                flow = _Flow(
+                    self, stream, snapshot, Straight(item, pipeline, self.max_messages), slots
+                )
+                stream.order.append(flow)
+                return flow
+            pending = _Pending()
             stream.order.append(pending)
-            if isinstance(item, Message):
-                job = self._begin(item)
-                job.stream = stream
-                job.pending = pending
-                return pending, job
             if isinstance(item, Result):
                 stream.settle(pending, item)
                 continue
@@ -937,6 +1063,19 @@ class Router:
 
     def _carry_on(self, job: _Job, calls: list[tuple[Call, Ticket]]) -> None:
         """Route a reattached input on from ``calls`` (reserved: its next calls)."""
+        work = self._carry(job, calls)
+        if work is not None:
+            self._continue_in_task(job, work)
+
+    def _carry(
+        self, job: _Job, calls: list[tuple[Call, Ticket]]
+    ) -> Coroutine[Any, Any, None] | None:
+        """Route a detachable input on from ``calls``, inline, as far as it goes.
+
+        None when it settled or waits detached; else the work that must be awaited
+        (a fan-out, an async in-process handler), for the caller to await or give to
+        a task (:meth:`_continue_in_task`).
+        """
         stream = job.stream
         assert stream is not None
         routing = job.routing
@@ -948,7 +1087,7 @@ class Router:
                     for _, ticket in calls:
                         ticket.release()
                     self._abandon(job)
-                    return
+                    return None
                 if len(calls) != 1:
                     break
                 call, ticket = calls[0]
@@ -957,27 +1096,227 @@ class Router:
                     break
                 if not ticket.admitted:
                     self._wait_turn(job, call, ticket)
-                    return
+                    return None
                 if slot.submit is not None and slot.now is None:
                     following = self._submit(job, slot, call, ticket)
                     if following is None:
-                        return
+                        return None
                 else:
                     start = self._now()
                     outcome = self._call_sync(routing, slot, call, ticket, start)
                     if not isinstance(outcome, tuple):
-                        self._continue_in_task(
-                            job, self._await_now(job, slot, call, ticket, outcome, start)
-                        )
-                        return
+                        return self._await_now(job, slot, call, ticket, outcome, start)
                     following = outcome[1]
                 calls = self._reserve(snapshot, following)
             else:
                 self._settle(job, None)
-                return
-            self._continue_in_task(job, self._drive_all(job, calls))
+                return None
+            return self._drive_all(job, calls)
         except Exception as exc:
             self._settle(job, exc)
+            return None
+
+    # -- straight inputs ---------------------------------------------------------
+    #
+    # A stream input starts as a _Flow: a Straight (the pure core's common case) and
+    # the slots of its pipeline. While every reply is a pass or a replace it needs no
+    # other object: synchronous in-process calls run inline, a subprocess call is
+    # submitted with the flow itself as its callback, and a turn at a busy gate is
+    # waited for by callback too. Anything else (a drop, a fan-out, a failure, a
+    # deadline header, an async handler, a handle with only call()) escalates it to a
+    # _Job at the same point, and the general machinery above takes over.
+
+    def _flow_run(self, flow: _Flow) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
+        """Route ``flow`` on from its position, inline, as far as it goes without waiting.
+
+        None when it settled or waits detached (a submitted call, a turn at a gate);
+        else the job it escalated to and the work to await for it.
+        """
+        stream = flow.stream
+        if stream.closed or self._nursery is None:
+            self._leave(flow.snapshot)  # nobody will take this result: stop here
+            return None
+        straight = flow.straight
+        pipeline = straight.pipeline
+        slots = flow.slots
+        clock = self._now
+        position = straight.position
+        # When the previous synchronous call ended: the next starts then (the
+        # bookkeeping between two calls is counted in the second one's duration).
+        ended: float | None = None
+        while position < len(pipeline):
+            slot = slots[position]
+            message = straight.message
+            headers = message.headers
+            if headers and _DEADLINE in headers:
+                return self._escalated(flow)  # deadlines are the general path's
+            now = slot.now
+            gate = slot.gate
+            if now is not None:
+                if gate._queue or gate._active >= gate.capacity:
+                    return self._escalated(flow)  # its turn must be waited for
+                start = clock() if ended is None else ended
+                try:
+                    reply = now(message)
+                except Exception as exc:
+                    ended = clock()
+                    return self._escalated_answered(
+                        flow, slot, None, _describe_exception(exc), False, ended - start
+                    )
+                if type(reply) is not Reply and not isinstance(reply, Reply):
+                    return self._escalated_awaiting(flow, slot, reply, start)
+                ended = clock()
+                duration = ended - start
+                if not straight.step(reply, duration):
+                    return self._escalated_answered(flow, slot, reply, None, False, duration)
+                stats = slot.stats  # _record's usual case, inline: once per hop
+                stats.handled += 1
+                stats.latencies.append(duration)
+                position += 1
+                continue
+            if slot.submit is None:
+                return self._escalated(flow)  # a handle with only call(): awaited
+            flow.slot = slot
+            stream.detach()
+            if gate._queue or gate._active >= gate.capacity:
+                ticket = gate.reserve()
+                if not ticket.admitted:
+                    ticket.when_admitted(flow.admitted)
+                    flow.ticket = ticket
+                    return None  # detached: its turn at the gate carries it on
+                flow.ticket = ticket
+            else:
+                gate._active += 1  # the free place, without a ticket
+            self._flow_submit(flow, slot)
+            return None
+        self._flow_settle(flow, straight.result())
+        return None
+
+    def _flow_submit(self, flow: _Flow, slot: _Slot) -> None:
+        """Submit the flow's current call (its place at the gate taken, detached)."""
+        assert slot.submit is not None
+        start = self._now()
+        flow.start = start
+        expires = flow.expires = start + slot.info.timeout  # no deadline header: see _flow_run
+        slot.submit(flow.straight.message, expires, flow)
+
+    def _flow_answered(
+        self, flow: _Flow, reply: Reply | None, error: str | None, timed_out: bool
+    ) -> None:
+        """A flow's submitted call has its outcome: carry the input on."""
+        flow.stream.reattach()
+        slot = flow.slot
+        assert slot is not None
+        duration = self._now() - flow.start
+        ticket = flow.ticket
+        if ticket is None:
+            gate = slot.gate
+            gate._active -= 1
+            if gate._queue:
+                gate._admit()
+        else:
+            flow.ticket = None
+            ticket.release()
+        try:
+            if error is None and not timed_out and flow.straight.step(reply, duration):
+                stats = slot.stats
+                stats.handled += 1
+                stats.latencies.append(duration)
+                work = self._flow_run(flow)
+            else:
+                work = self._escalated_answered(flow, slot, reply, error, timed_out, duration)
+        except Exception as exc:  # a bug, but never one that loses the input
+            self._flow_settle(flow, exc)
+            return
+        if work is not None:
+            self._continue_in_task(*work)
+
+    def _flow_admitted(self, flow: _Flow) -> None:
+        """A detached flow's turn at its plugin's gate has come: make the call."""
+        slot = flow.slot
+        assert slot is not None
+        if flow.stream.closed or self._nursery is None:
+            flow.stream.reattach()
+            if flow.ticket is not None:
+                flow.ticket.release()
+                flow.ticket = None
+            self._leave(flow.snapshot)
+            return
+        try:
+            self._flow_submit(flow, slot)
+        except Exception as exc:  # a bug, but never one that loses the input
+            flow.stream.reattach()
+            self._flow_settle(flow, exc)
+
+    def _flow_settle(self, flow: _Flow, outcome: Result | BaseException) -> None:
+        self._leave(flow.snapshot)
+        stream = flow.stream
+        if not stream.closed:
+            stream.settle(flow, outcome)
+
+    def _escalate(self, flow: _Flow) -> _Job:
+        """The :class:`_Job` taking over ``flow`` at its position (call not made yet).
+
+        The job inherits the flow's hold on its snapshot, its stream and its place in
+        the order (the flow itself).
+        """
+        routing = flow.straight.escalate(flow.snapshot.plan, hop_limit=self.hop_limit)
+        return _Job(flow.snapshot, routing, [], stream=flow.stream, pending=flow)
+
+    def _escalated(self, flow: _Flow) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
+        """Escalate ``flow`` before its current call and route it on (see :meth:`_carry`)."""
+        job = self._escalate(flow)
+        work = self._carry(job, self._reserve(job.snapshot, job.routing.pending()))
+        return None if work is None else (job, work)
+
+    def _escalated_answered(
+        self,
+        flow: _Flow,
+        slot: _Slot,
+        reply: Reply | None,
+        error: str | None,
+        timed_out: bool,
+        duration: float,
+    ) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
+        """Escalate ``flow`` with its current call's outcome, which Straight could not
+        take, and route it on (see :meth:`_carry`)."""
+        job = self._escalate(flow)
+        routing = job.routing
+        (call,) = routing.pending()
+        if timed_out:
+            # No deadline header in a flow: the plugin's own timeout ran out.
+            error = f"timed out after {slot.info.timeout:g}s"
+            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+        else:
+            _record(slot, reply, error, duration)
+        following = routing.complete_next(
+            call.token, reply, duration=duration, error=error, timed_out=timed_out
+        )
+        work = self._carry(job, self._reserve(job.snapshot, following))
+        return None if work is None else (job, work)
+
+    def _escalated_awaiting(
+        self, flow: _Flow, slot: _Slot, pending: Awaitable[Reply], start: float
+    ) -> tuple[_Job, Coroutine[Any, Any, None]]:
+        """Escalate ``flow`` whose in-process call turned out async: await it, then on."""
+        job = self._escalate(flow)
+        (call,) = job.routing.pending()
+        # The place was free when the call was made, and nothing has yielded since.
+        ticket = slot.gate.reserve()
+        return job, self._await_now(job, slot, call, ticket, pending, start)
+
+    async def _work(self, job: _Job, work: Coroutine[Any, Any, None]) -> None:
+        """Await an escalated input's ``work`` in this worker, then settle it."""
+        try:
+            await work
+        except Exception as exc:
+            self._settle(job, exc)
+        except BaseException:
+            self._abandon(job)  # the router is stopping
+            raise
+        else:
+            if not job.detached:
+                self._settle(job, None)
 
     async def _await_now(
         self,
@@ -1017,15 +1356,7 @@ class Router:
         stream = job.stream
         assert stream is not None
         try:
-            await work
-        except Exception as exc:
-            self._settle(job, exc)
-        except BaseException:
-            self._abandon(job)  # the router is stopping
-            raise
-        else:
-            if not job.detached:
-                self._settle(job, None)
+            await self._work(job, work)
         finally:
             stream.reattach()
 
@@ -1254,6 +1585,7 @@ class Router:
 
 
 _DEADLINE_PASSED: Final = "the message's deadline passed"
+_DEADLINE: Final = Headers.DEADLINE
 
 
 async def _awaited(

@@ -13,6 +13,7 @@ from ._routing import DEFAULT_HOP_LIMIT as DEFAULT_HOP_LIMIT
 from ._routing import DEFAULT_MAX_MESSAGES as DEFAULT_MAX_MESSAGES
 from ._routing import Call as Call
 from ._routing import Routing as Routing
+from ._straight import Straight as Straight
 
 __all__ = [
     "DEFAULT_HOP_LIMIT",
@@ -22,6 +23,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "Routing",
+    "Straight",
     "accepts_type",
     "describe_loop",
 ]

@@ -143,6 +143,41 @@ class Routing:
         else:
             self._finals.append(((), message, False))
 
+    @classmethod
+    def resume(
+        cls,
+        message: Message,
+        plan: Plan,
+        *,
+        pipeline: tuple[PluginInfo, ...],
+        at: Message,
+        position: int,
+        hops: list[Hop],
+        count: int,
+        hop_limit: int = DEFAULT_HOP_LIMIT,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+    ) -> Routing:
+        """Routing for input ``message`` that went straight down its own pipeline so far.
+
+        Every hop of ``hops`` was a pass or a same-type replace (so the input is one
+        branch, child 0 of child 0 ...), ``at`` is the message now at ``position`` of
+        ``pipeline`` (the input's own, ``plan.for_type(message.type)``), and ``count``
+        messages count against the budget. ``pending()`` then hands out the call at
+        ``position``. This is how :class:`~router.pipeline.Straight` hands an input
+        over when a reply needs the general rules.
+        """
+        routing = cls(message, plan, hop_limit=hop_limit, max_messages=max_messages)
+        routing._count = count
+        routing._hops = [((0,) * depth, 1, hop) for depth, hop in enumerate(hops)]
+        routing._ready.clear()
+        routing._finals.clear()
+        key = (0,) * position
+        if position < len(pipeline):
+            routing._ready.append(_Branch(key, at, pipeline, position, (), None))
+        else:
+            routing._finals.append((key, at, False))
+        return routing
+
     # -- driving ---------------------------------------------------------------
 
     @property
