@@ -144,10 +144,6 @@ class _Job:
     scope: trio.CancelScope | None = None
     """The outermost fan-out nursery's scope (None until a reply fans out): cancelled
     once the result is known, to stop branches that can no longer matter."""
-    wake: bool = False
-    """Wake an idle worker before routing this input first waits: a stream input
-    routed by its puller without waking one does so then, so pulling goes on."""
-
     waited: bool = False
     """Whether routing this input ever waited (False: only synchronous calls ran)."""
     stream: _Stream | None = None
@@ -159,12 +155,8 @@ class _Job:
     """The input's place in :attr:`stream`'s order."""
 
     def waits(self) -> None:
-        """This input is about to wait: wake an idle worker to pull, if :attr:`wake`."""
+        """This input is about to wait (a ``route()`` then need not checkpoint)."""
         self.waited = True
-        if self.wake:
-            self.wake = False
-            assert self.stream is not None
-            _wake_puller(self.stream)
 
 
 class _Pending:
@@ -375,23 +367,6 @@ async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle
         for other in failures[1:]:
             first.add_note(f"another plugin also failed to start: {_describe_exception(other)}")
         raise first
-
-
-def _inline(job: _Job) -> bool:
-    """Whether ``job``'s first calls can all start at once without waiting.
-
-    That is: synchronous in-process calls, or one call to a plugin that takes
-    submitted calls (the input then detaches, see ``_Job.detached``).
-    """
-    slots = job.snapshot.slots
-    first = job.first
-    if len(first) == 1:
-        call, ticket = first[0]
-        slot = slots[call.plugin]
-        if slot.submit is not None and slot.now is None:
-            return True  # a stream input: it detaches, now or to wait for its turn
-        return ticket.admitted and slot.now is not None
-    return all(ticket.admitted and slots[call.plugin].now is not None for call, ticket in first)
 
 
 def _flow_inline(flow: _Flow) -> bool:
@@ -654,37 +629,34 @@ class Router:
             pulled = await self._pull(stream)
             if pulled is None:
                 return
-            pending, job = pulled
-            if job is None:
-                # A straight input (see _pull): routed here, inline, as far as it goes.
-                assert isinstance(pending, _Flow)
-                try:
-                    work = self._flow_run(pending)
-                except Exception as exc:  # a bug, but never one that loses the input
-                    self._flow_settle(pending, exc)
-                    continue
-                if work is not None:
-                    # It escalated to something that must be awaited: await it here
-                    # (no task spawned), once the next puller is woken.
-                    job, coroutine = work
-                    job.wake = True
-                    job.waits()
-                    await self._work(job, coroutine)
+            first, second = pulled
+            if isinstance(first, _Job):
+                # A straight input that escalated to work that must be awaited: it is
+                # awaited here (no task spawned); the next puller was woken.
+                assert not isinstance(second, _Job)
+                await self._work(first, second)
                 continue
+            assert isinstance(second, _Job)
             try:
-                outcome: Result | BaseException | None = await self._run(job)
+                outcome: Result | BaseException | None = await self._run(second)
             except Exception as exc:
                 outcome = exc
             if outcome is not None:  # None: detached, it settles itself later
-                stream.settle(pending, outcome)
+                stream.settle(first, outcome)
 
-    async def _pull(self, stream: _Stream) -> tuple[_Pending, _Job | None] | None:
-        """Take the next input and its place in the order; None once there are no more.
+    async def _pull(
+        self, stream: _Stream
+    ) -> tuple[_Pending, _Job] | tuple[_Job, Coroutine[Any, Any, None]] | None:
+        """Pull and route inputs until one must be awaited; None once there are no more.
 
-        One worker pulls at a time, and it makes (or reserves) the input's first plugin
-        calls before letting the next one pull, so plugins see inputs in input order.
-        A straight input (a :class:`_Flow`, no job) is routed by the worker that pulled
-        it; an input whose first calls must wait is handed to an idle worker as a job.
+        One worker pulls at a time. It routes each straight input (a :class:`_Flow`)
+        itself, inline, as far as it goes without waiting (to its result, or until it
+        waits detached), and pulls the next, so a stream of such inputs costs no task
+        switch each, and every input's first plugin call is made (or its place in line
+        reserved) before the next input is pulled: plugins see inputs in input order.
+        It returns an input that must be awaited: as ``(pending, job)`` when its first
+        call must wait (unless an idle worker takes it: see below), or as ``(job,
+        work)`` when it escalated to ``work`` on the way.
         """
         while True:
             if stream.handed:
@@ -695,20 +667,61 @@ class Router:
                 break
             await stream.pull_lot.park()
         stream.pulling = True
-        wake_next = True
+        limiter = self._in_flight
+        order = stream.order
+        items = stream.items
+        max_messages = self.max_messages
         try:
             while True:
-                flow = await self._pull_one(stream)
-                if flow is None:
+                if not limiter.try_take():
+                    await limiter.take()
+                try:
+                    item = await anext(items)
+                except StopAsyncIteration:
+                    limiter.give_back()
+                    stream.finish()
                     return None
+                except Exception as exc:
+                    # The input stream broke: results so far come out first, then this.
+                    pending = _Pending()
+                    order.append(pending)
+                    stream.settle(pending, exc)
+                    stream.finish()
+                    return None
+                except BaseException:
+                    limiter.give_back()  # cancelled: not in the order, so ours to free
+                    raise
+                if type(item) is not Message and not isinstance(item, Message):
+                    pending = _Pending()
+                    order.append(pending)
+                    if isinstance(item, Result):
+                        stream.settle(pending, item)
+                        continue
+                    stream.settle(
+                        pending, TypeError(f"route_stream got {type(item).__name__}, not a Message")
+                    )
+                    stream.finish()
+                    return None
+                snapshot = self._current
+                snapshot.active += 1
+                pipeline, slots = snapshot.lane(item.type)
+                flow = _Flow(self, stream, snapshot, Straight(item, pipeline, max_messages), slots)
+                order.append(flow)
                 if _flow_inline(flow):
                     # Its first call is a synchronous in-process one or a submitted one:
-                    # routing it here costs no wakeup, and this worker comes back to
-                    # pull the next. Should it wait after all, it wakes the next puller.
-                    wake_next = False
-                    return flow, None
+                    # route it here, and pull the next unless it must be awaited.
+                    try:
+                        work = self._flow_run(flow)
+                    except Exception as exc:  # a bug, but never one that loses the input
+                        self._flow_settle(flow, exc)
+                        continue
+                    if work is None:
+                        continue  # settled, or waiting detached
+                    job, coroutine = work
+                    job.waited = True
+                    return job, coroutine  # the next puller is woken on the way out
                 job = self._escalate(flow)
-                job.first = self._reserve(job.snapshot, job.routing.pending())
+                job.first = self._reserve(snapshot, job.routing.pending())
                 if not stream.pull_lot:
                     return flow, job  # ours to route: no other worker is idle
                 # Idle workers wait in line: hand this input to one and pull the next
@@ -718,49 +731,7 @@ class Router:
                 stream.pull_lot.unpark()
         finally:
             stream.pulling = False
-            if wake_next:
-                _wake_puller(stream)
-
-    async def _pull_one(self, stream: _Stream) -> _Flow | None:
-        limiter = self._in_flight
-        while True:
-            if not limiter.try_take():
-                await limiter.take()
-            try:
-                item = await anext(stream.items)
-            except StopAsyncIteration:
-                limiter.give_back()
-                stream.finish()
-                return None
-            except Exception as exc:
-                # The input stream broke: results so far come out first, then this.
-                pending = _Pending()
-                stream.order.append(pending)
-                stream.settle(pending, exc)
-                stream.finish()
-                return None
-            except BaseException:
-                limiter.give_back()  # cancelled: not in the order, so ours to free
-                raise
-            if type(item) is Message or isinstance(item, Message):
-                snapshot = self._current
-                snapshot.active += 1
-                pipeline, slots = snapshot.lane(item.type)
-                flow = _Flow(
-                    self, stream, snapshot, Straight(item, pipeline, self.max_messages), slots
-                )
-                stream.order.append(flow)
-                return flow
-            pending = _Pending()
-            stream.order.append(pending)
-            if isinstance(item, Result):
-                stream.settle(pending, item)
-                continue
-            stream.settle(
-                pending, TypeError(f"route_stream got {type(item).__name__}, not a Message")
-            )
-            stream.finish()
-            return None
+            _wake_puller(stream)
 
     def _begin(self, message: Message) -> _Job:
         snapshot = self._current
@@ -1003,7 +974,6 @@ class Router:
         attempt.router = self
         slot.submit(message, expires, attempt)  # the attempt is the callback too
         job.detached = True
-        job.wake = False  # its puller is free again at once
         job.stream.detach()
         return None
 
@@ -1031,7 +1001,6 @@ class Router:
         assert job.stream is not None
         ticket.when_admitted(partial(self._later, self._admitted_now, (job, call, ticket)))
         job.detached = True
-        job.wake = False  # its puller is free again at once
         job.stream.detach()
 
     def _reattach(self, job: _Job) -> None:
