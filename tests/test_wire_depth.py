@@ -14,14 +14,18 @@ def depth(value: Any) -> int:
     """Containers nested in ``value``, itself included (a scalar is 0)."""
     if isinstance(value, dict):
         return 1 + max((depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return 1 + max((depth(v) for v in value), default=0)
     return 0
 
 
 payloads: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.integers() | st.binary(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(st.text(max_size=2), inner)
+    ),
     max_leaves=40,
 )
 
@@ -29,7 +33,16 @@ payloads: st.SearchStrategy[Any] = st.recursive(
 @settings(max_examples=300)
 @given(payloads, st.integers(1, 12))
 def test_too_deep_exactly_when_depth_exceeds_the_limit(payload: Any, limit: int) -> None:
+    # Tuples too: msgpack packs one as an array, so it nests on the wire like a list.
     assert payload_too_deep(payload, limit) == (depth(payload) > limit)
+
+
+def test_a_tuple_nests_like_a_list() -> None:
+    nested: Any = "leaf"
+    for _ in range(5):
+        nested = (nested,)
+    assert payload_too_deep({"body": nested}, 5)
+    assert not payload_too_deep({"body": nested}, 6)
 
 
 def test_a_wide_shallow_batch_is_not_too_deep() -> None:

@@ -69,12 +69,20 @@ class ChannelState:
         self.unacked = 0
 
 
+_CONTAINERS: Final = frozenset({list, dict, tuple})
+"""Types that nest on the wire (msgpack packs a tuple as an array)."""
+
+
 def too_deep(obj: Any, budget: int) -> bool:
     """True if container ``obj`` nests deeper than ``budget`` levels (obj itself is one).
 
     Level by level rather than recursively: a batch of a hundred small messages is a
     few hundred containers, and a Python call per container cost more than the walk.
+    Map keys are not walked: a key that is a list or a map cannot be a Python dict
+    key, and msgpack decodes none (an array key is refused as unhashable), so a
+    peer refuses a frame with one whatever its depth.
     """
+    containers = _CONTAINERS
     level = [obj]
     while True:
         if budget <= 0:
@@ -83,17 +91,8 @@ def too_deep(obj: Any, budget: int) -> bool:
         nested: list[Any] = []
         push = nested.append
         for container in level:
-            if type(container) is dict:
-                for key in container:
-                    tk = type(key)
-                    if tk is list or tk is dict:
-                        push(key)
-                items = container.values()
-            else:
-                items = container
-            for item in items:
-                ti = type(item)
-                if ti is list or ti is dict:
+            for item in container.values() if type(container) is dict else container:
+                if type(item) in containers:
                     push(item)
         if not nested:
             return False
@@ -120,8 +119,7 @@ def may_nest_deeper(body: bytes, max_depth: int) -> bool:
 
 def payload_too_deep(payload: Any, max_depth: int) -> bool:
     """True if ``payload`` nests containers more than ``max_depth`` levels deep."""
-    tp = type(payload)
-    return (tp is list or tp is dict) and too_deep(payload, max_depth)
+    return type(payload) in _CONTAINERS and too_deep(payload, max_depth)
 
 
 def check_limit(name: str, value: object, low: int, high: int) -> int:
