@@ -65,6 +65,19 @@ class Message:
         A missing ``id`` gets a fresh one, missing ``headers`` an empty dict;
         ``where`` prefixes the error text (for example ``"line 3"``).
         """
+        if type(obj) is dict and len(obj) == 4:
+            # The usual shape, all four fields, checked with exact type tests only.
+            mtype = obj.get("type")
+            mid = obj.get("id")
+            headers = obj.get("headers")
+            if (
+                type(mtype) is str
+                and mtype
+                and type(mid) is str
+                and type(headers) is dict
+                and "body" in obj
+            ):
+                return cls(mtype, obj["body"], mid, headers)
         if not isinstance(obj, dict):
             raise MessageFormatError(
                 f"{where}: expected a map with 'type' and 'body', got {type(obj).__name__}"
@@ -82,7 +95,7 @@ class Message:
             headers = {}
         elif not isinstance(headers, dict):
             raise MessageFormatError(f"{where}: 'headers' must be a map, got {headers!r}")
-        if len(obj) > 2 and not obj.keys() <= _FIELDS:
+        if len(obj) > 1 and not obj.keys() <= _FIELDS:  # one field: it is 'type'
             unknown = sorted(map(str, obj.keys() - _FIELDS))
             raise MessageFormatError(f"{where}: unknown field(s) {unknown}")
         return cls(mtype, obj.get("body"), mid, headers)

@@ -202,7 +202,10 @@ def parse_answers(obj: object) -> list[tuple[int, Reply]]:
     answers: list[tuple[int, Reply]] = []
     from_wire = Message.from_wire
     for entry in raw:
-        if not (isinstance(entry, list) and len(entry) == 4 and _is_call_id(entry[0])):
+        # _is_call_id, inline: once per answer.
+        if not (
+            type(entry) is list and len(entry) == 4 and type(entry[0]) is int and entry[0] >= 1
+        ):
             raise AppProtocolError(
                 "each answer must be [id, verdict, messages, reason] with an integer id >= 1,"
                 f" got {shown(entry)}"

@@ -576,11 +576,14 @@ class Router:
         scope = trio.CancelScope()
         nursery.start_soon(self._serve_stream, stream, scope)
         order = stream.order
+        limiter = self._in_flight
         try:
             while True:
                 if order and order[0].outcome is not None:
                     pending = order.popleft()
-                    self._give_back(pending)
+                    if pending.holds:  # _give_back, inline: once per input
+                        pending.holds = False
+                        limiter.give_back()
                     outcome = pending.outcome
                     if isinstance(outcome, BaseException):
                         raise outcome
