@@ -36,7 +36,7 @@ from plugin_sdk.spawn import SpawnError, spawn, split_command
 from plugin_sdk.wire import Role
 
 from ..events import EventBus, EventKind
-from ._errors import ExecError, PluginStartError, PluginUnavailable
+from ._errors import ExecError, PluginStartError, PluginUnavailable, describe_error
 from ._live import Live
 from ._output import forward_output
 from ._restart import CrashHistory, RestartPolicy
@@ -53,13 +53,6 @@ _READY: Final = ExecState.READY
 
 SubmitDone = Callable[[Reply | None, str | None, bool], None]
 """How :meth:`ExecHandle.submit` reports a call's outcome: ``(reply, error, timed_out)``."""
-
-
-def _describe(error: ExecError) -> str:
-    # The text the engine makes of a raised exception: a call's error reads the same
-    # whether it came through call() or submit().
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def describe_exit(code: int) -> str:
@@ -289,22 +282,18 @@ class ExecHandle:
         sent is given up at once, as at a timeout, and a call waiting for a restart is
         never sent. ``done`` may then not run.
         """
-        live = self._ready_live()
-
-        def finish(reply: Reply | None, error: ExecError | None, timed_out: bool) -> None:
-            done(reply, None if error is None else _describe(error), timed_out)
-
-        if live is not None:
-            return partial(live.abandon, live.submit(message, expires, finish))
+        live = self._live
+        if live is not None and self._state is _READY and not live.woken:  # _ready_live
+            return partial(live.abandon, live.submit(message, expires, done))
         later = _Later()
         trio.lowlevel.spawn_system_task(
-            self._submit_later, message, expires, finish, later, name=f"call to {self.label}"
+            self._submit_later, message, expires, done, later, name=f"call to {self.label}"
         )
         return later.abandon
 
     def _ready_live(self) -> Live | None:
         live = self._live
-        if live is not None and self._state is _READY and not live.wake.is_set():
+        if live is not None and self._state is _READY and not live.woken:
             return live
         return None
 
@@ -325,7 +314,7 @@ class ExecHandle:
         self,
         message: Message,
         expires: float,
-        done: Callable[[Reply | None, ExecError | None, bool], None],
+        done: SubmitDone,
         later: _Later,
     ) -> None:
         """:meth:`submit`'s slow path, in a system task: wait for a restart or refuse."""
@@ -355,8 +344,9 @@ class ExecHandle:
         finally:
             if live is None:
                 # Also when the trio run ends under it: done runs exactly once.
+                error, timed_out = outcome
                 try:
-                    done(None, *outcome)
+                    done(None, None if error is None else describe_error(error), timed_out)
                 except Exception:
                     log.exception("completing a call to plugin %s failed", self.label)
 

@@ -44,7 +44,7 @@ from plugin_sdk.app import (
 from plugin_sdk.session import ChannelResetError, Receiver, Sender, Session
 from plugin_sdk.spawn import PluginProcess
 
-from ._errors import ExecError, PluginCrashed, PluginProtocolError
+from ._errors import ExecError, PluginCrashed, PluginProtocolError, describe_error
 from ._table import CallTable, NeverMade
 from ._tap import TapStream
 
@@ -52,8 +52,13 @@ __all__ = ["Done", "Live"]
 
 log = logging.getLogger("chanrouter.exec")
 
-Done = Callable[[Reply | None, ExecError | None, bool], None]
-"""A call's completion: ``done(reply, error, timed_out)``, exactly one of them set."""
+Done = Callable[[Reply | None, str | None, bool], None]
+"""A call's completion: ``done(reply, error, timed_out)``, exactly one of them set.
+
+``error`` is the text of the :class:`ExecError` the call failed with
+(:func:`describe_error`). A completion that wants the exception itself (the waiter of
+:meth:`Live.call`) also has a ``fail(error)`` method, called instead.
+"""
 
 
 _BATCH_BYTES = 65536
@@ -99,10 +104,24 @@ class _Waiter:
         self.reply: Reply | None = None
         self.error: ExecError | None = None
 
-    def done(self, reply: Reply | None, error: ExecError | None, timed_out: bool) -> None:
+    def __call__(self, reply: Reply | None, error: str | None, timed_out: bool) -> None:
+        # Only answers come this way (a call() is never given a deadline): failures
+        # come through fail(), with the exception call() raises.
         self.reply = reply
+        self.event.set()
+
+    def fail(self, error: ExecError) -> None:
         self.error = error
         self.event.set()
+
+
+def _fail(done: Done, error: ExecError) -> None:
+    """Complete a call with ``error``: the exception itself to a completion that wants it."""
+    fail = getattr(done, "fail", None)
+    if fail is not None:
+        fail(error)
+    else:
+        done(None, describe_error(error), False)
 
 
 class Live:
@@ -125,6 +144,8 @@ class Live:
         """Why this incarnation ended abnormally; None while healthy or stopping cleanly."""
         self.wake = trio.Event()
         """Set when the supervisor must act: a death, or a stop/restart request."""
+        self.woken = False
+        """:attr:`wake` is set (read on every call: a plain attribute, not a method)."""
         self.stop_requested = False
         self.ready = False
         """The handshake completed."""
@@ -201,10 +222,10 @@ class Live:
         answer is ignored, the hang check pings the plugin, and a plugin with the
         ``cancel`` feature is told.
         """
-        if self.death is not None or not self.ready or self.wake.is_set():
+        if self.death is not None or not self.ready or self.woken:
             raise self._crashed()
         waiter = _Waiter()
-        call_id = self.submit(message, math.inf, waiter.done)
+        call_id = self.submit(message, math.inf, waiter)
         try:
             await waiter.event.wait()
         except BaseException:
@@ -253,13 +274,17 @@ class Live:
                 f" {self.info.timeout:g}s later when a newer call timed out waiting for {wanted}"
             )
 
-    def _complete(
-        self, done: Done, reply: Reply | None, error: ExecError | None, timed_out: bool
-    ) -> None:
+    def _complete(self, done: Done, reply: Reply | None, timed_out: bool) -> None:
         try:
-            done(reply, error, timed_out)
+            done(reply, None, timed_out)
         except Exception:
             # A caller's bug must not stop the task that completes everyone else's calls.
+            log.exception("completing a call to plugin %s failed", self.label)
+
+    def _complete_failed(self, done: Done, error: ExecError) -> None:
+        try:
+            _fail(done, error)
+        except Exception:
             log.exception("completing a call to plugin %s failed", self.label)
 
     def _settled(self) -> None:
@@ -320,7 +345,7 @@ class Live:
                 return
             error = ExecError(f"plugin {self.label}: could not send the call: {exc}")
             for done in self._table.unsendable(entries):
-                self._complete(done, None, error, False)
+                self._complete_failed(done, error)
             self._settled()
             return
         self._table.sent(entries)
@@ -380,7 +405,11 @@ class Live:
                 self.die(str(exc), protocol=True)
                 return
             if done is not None:
-                self._complete(done, reply, None, False)
+                try:  # _complete, inline: once per answer
+                    done(reply, None, False)
+                except Exception:
+                    # A caller's bug must not stop the completion of everyone else's calls.
+                    log.exception("completing a call to plugin %s failed", self.label)
         self._kick()
         self._settled()
 
@@ -400,7 +429,7 @@ class Live:
             if expired:
                 self.suspect.set()
                 for done in expired:
-                    self._complete(done, None, None, True)
+                    self._complete(done, None, True)
                 self._settled()
                 self._kick()  # cancels to send
                 self._check_wedged()
@@ -427,14 +456,18 @@ class Live:
             self._drain()
         if not self.ready:
             self.start_scope.cancel()
-        self.wake.set()  # before the callbacks: a retry must not reach this incarnation
+        self._wake()  # before the callbacks: a retry must not reach this incarnation
         self._fail_all()
 
     def end(self) -> None:
         """The incarnation is over (reaped): fail any call still waited for."""
-        self.wake.set()
+        self._wake()
         self._drain()
         self._fail_all()
+
+    def _wake(self) -> None:
+        self.woken = True
+        self.wake.set()
 
     def _drain(self) -> None:
         """Take the answers that arrived and were not read yet: they are answers still."""
@@ -447,7 +480,7 @@ class Live:
     def _fail_all(self) -> None:
         for done in self._table.clear():
             # One exception per call: each caller's raise adds its own traceback.
-            self._complete(done, None, self._crashed(), False)
+            self._complete_failed(done, self._crashed())
         self._settled()
 
     def request_stop(self) -> None:
@@ -455,7 +488,7 @@ class Live:
         self.stop_requested = True
         if not self.ready:
             self.start_scope.cancel()
-        self.wake.set()
+        self._wake()
 
     async def ping(self, timeout: float) -> bool:
         """Whether the plugin answers a ping within ``timeout`` seconds."""
