@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from plugin_sdk import Message
 from plugin_sdk.app import call_entry
-from router.exec._live import _BATCH_BYTES, _batches, _weight
+from router.exec._live import _BATCH_BYTES, _batches
+from router.exec._table import entry_weight
 
 bodies = st.one_of(st.binary(max_size=40_000), st.text(max_size=100), st.none(), st.just({"a": 1}))
 
@@ -20,7 +21,7 @@ def test_batches_keep_every_call_in_order_and_stay_small(body_list: list[object]
     assert [e for batch in batches for e in batch] == entries
     assert all(batch for batch in batches)
     for batch in batches:
-        assert len(batch) == 1 or sum(_weight(e) for e in batch) <= _BATCH_BYTES
+        assert len(batch) == 1 or sum(entry_weight(e) for e in batch) <= _BATCH_BYTES
 
 
 def test_small_calls_share_one_batch_and_big_ones_go_a_few_at_a_time() -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from plugin_sdk import Message, Reply, Verdict
 from router.exec import ExecHandle, PluginStartError, PluginUnavailable
-from router.exec._table import CallTable, NeverMade
+from router.exec._table import CallTable, NeverMade, entry_weight
 
 
 async def test_concurrent_calls_are_all_in_flight_in_the_plugin_at_once() -> None:
@@ -151,7 +151,8 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
         if op == "add":
             key = f"c{step}"
             expires = data.draw(st.sampled_from([math.inf, now + 1, now + 5]))
-            call_id = table.add(Message("t", step), key, expires)
+            body = data.draw(st.sampled_from([step, b"x" * step, "y" * step]))
+            call_id = table.add(Message("t", body), key, expires)
             waited[call_id] = key
             deadlines[key] = expires
         elif op == "flush":
@@ -201,6 +202,7 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
             to_cancel = [c for c in to_cancel if c in given_up_at and c not in sent_ids]
             cancelled += cancellable
         assert len(at_plugin) + len(table.outbox) <= concurrency
+        assert table.outbox_weight == sum(entry_weight(entry) for entry in table.outbox)
         assert table.unanswered == len(at_plugin) + len(table.outbox)
         # Wedged: every place held by a call given up on, and a call starved in the
         # backlog at least the grace period (1.0) after the newest of them was given up.

@@ -45,7 +45,7 @@ from plugin_sdk.session import ChannelResetError, Receiver, Sender, Session
 from plugin_sdk.spawn import PluginProcess
 
 from ._errors import ExecError, PluginCrashed, PluginProtocolError, describe_error
-from ._table import CallTable, NeverMade
+from ._table import CallTable, NeverMade, entry_weight
 from ._tap import TapStream
 
 __all__ = ["Done", "Live"]
@@ -70,20 +70,13 @@ messages go out a few at a time (docs/PROTOCOL.md asks batches to stay small).
 """
 
 
-def _weight(entry: list[object]) -> int:
-    """A cheap guess at an entry's encoded size: its body's, when that is bytes or text."""
-    message = entry[1]
-    body = message.get("body") if isinstance(message, dict) else None
-    return len(body) + 64 if isinstance(body, bytes | str) else 256
-
-
-def _batches(entries: list[list[object]]) -> list[list[list[object]]]:
+def _batches(entries: list[list[Any]]) -> list[list[list[Any]]]:
     """``entries`` cut into runs of at most about :data:`_BATCH_BYTES` (one at least)."""
-    batches: list[list[list[object]]] = []
-    batch: list[list[object]] = []
+    batches: list[list[list[Any]]] = []
+    batch: list[list[Any]] = []
     size = 0
     for entry in entries:
-        weight = _weight(entry)
+        weight = entry_weight(entry)
         if batch and size + weight > _BATCH_BYTES:
             batches.append(batch)
             batch, size = [], 0
@@ -310,8 +303,13 @@ class Live:
                 await self._flush_lot.park()
                 continue
             self._flush_armed = True
-            for batch in _batches(table.take()):
-                await self._send(batch)
+            if not table.outbox:
+                pass  # only cancels to send
+            elif table.outbox_weight <= _BATCH_BYTES:
+                await self._send(table.take())  # the usual round: one batch
+            else:
+                for batch in _batches(table.take()):
+                    await self._send(batch)
             cancelled = table.take_cancels()  # after the calls: a cancel never overtakes one
             if cancelled:
                 await self._send_cancel(cancelled)

@@ -30,13 +30,21 @@ from typing import Any, Generic, TypeVar
 from plugin_sdk import Message
 from plugin_sdk.app import call_entry
 
-__all__ = ["CallTable", "NeverMade"]
+__all__ = ["CallTable", "NeverMade", "entry_weight"]
 
 D = TypeVar("D")
 """What the caller stores per call (the exec layer stores its completion callback)."""
 
 _REBUILD_SLACK = 64
 """Stale heap entries tolerated beyond twice the live calls before a rebuild."""
+
+
+def entry_weight(entry: list[Any]) -> int:
+    """A cheap guess at a call entry's encoded size: its body's, when bytes or text."""
+    message = entry[1]
+    body = message.get("body") if isinstance(message, dict) else None
+    kind = type(body)
+    return len(body) + 64 if kind is bytes or kind is str else 256
 
 
 class NeverMade(ValueError):
@@ -61,6 +69,7 @@ class CallTable(Generic[D]):
         "cancels",
         "concurrency",
         "outbox",
+        "outbox_weight",
         "pending",
         "sent_max",
         "to_cancel",
@@ -77,6 +86,8 @@ class CallTable(Generic[D]):
         """Calls still waited for (queued or sent), by id."""
         self.outbox: list[list[Any]] = []
         """Call entries ready to go out in the next ``call`` request, in id order."""
+        self.outbox_weight = 0
+        """The :func:`entry_weight` of the outbox's entries, summed."""
         self.sent_max = 0
         """The highest call id sent so far (0: none)."""
         self._next_id = 1
@@ -98,6 +109,9 @@ class CallTable(Generic[D]):
             self._backlog.append(entry)
         else:
             self.outbox.append(entry)
+            body = message.body  # entry_weight, inline: once per call
+            kind = type(body)
+            self.outbox_weight += len(body) + 64 if kind is bytes or kind is str else 256
             self._committed += 1
             self._committed_max = call_id
         if expires != math.inf:
@@ -121,6 +135,7 @@ class CallTable(Generic[D]):
     def take(self) -> list[list[Any]]:
         """Hand over the outbox (the caller sends it, then reports :meth:`sent`)."""
         entries, self.outbox = self.outbox, []
+        self.outbox_weight = 0
         return entries
 
     def sent(self, entries: list[list[Any]]) -> None:
@@ -165,6 +180,7 @@ class CallTable(Generic[D]):
             entry = backlog.popleft()
             if entry[0] in pending:  # else given up while waiting: never sent
                 self.outbox.append(entry)
+                self.outbox_weight += entry_weight(entry)
                 self._committed += 1
                 self._committed_max = entry[0]
 
@@ -256,6 +272,7 @@ class CallTable(Generic[D]):
         found = list(self.pending.values())
         self.pending.clear()
         self.outbox.clear()
+        self.outbox_weight = 0
         self._backlog.clear()
         self._given_up.clear()
         self.to_cancel.clear()
