@@ -586,17 +586,147 @@ class Router:
         if not limiter.try_take():
             await limiter.take()
         try:
-            job = self._begin(message)
-            result = await self._run(job)
-            assert result is not None  # only a stream input detaches
+            snapshot = self._current
+            snapshot.active += 1
+            pipeline, slots = snapshot.lane(message.type)
+            result, waited = await self._route_straight(
+                snapshot, Straight(message, pipeline, self.max_messages), slots
+            )
         finally:
             limiter.give_back()
-        if not job.waited:
+        if not waited:
             # Only synchronous in-process calls ran, so nothing yielded: give other tasks
             # and expired deadlines their turn, as every trio async function should
             # (a loop of route() calls must not starve the program or its timeouts).
             await trio.lowlevel.cancel_shielded_checkpoint()
         return result
+
+    async def _route_straight(
+        self, snapshot: _Snapshot, straight: Straight, slots: tuple[_Slot, ...]
+    ) -> tuple[Result, bool]:
+        """Route one input straight down its pipeline as far as it goes (see Straight),
+        then, if it must, as a :class:`_Job`; its result, and whether it ever waited.
+
+        Synchronous in-process calls run inline; a submitted call is awaited without
+        a task or a cancel scope of its own (the handle enforces its expiry). This
+        holds ``snapshot`` (taken by the caller) until the input is done, or hands it
+        over to the job it escalates to.
+        """
+        clock = self._now
+        ended: float | None = None  # as in _flow_run: the next synchronous call starts then
+        waited = False
+        job: _Job | None = None
+        try:
+            while straight.position < len(straight.pipeline):
+                slot = slots[straight.position]
+                message = straight.message
+                headers = message.headers
+                gate = slot.gate
+                if (
+                    (headers and _DEADLINE in headers)
+                    or gate._queue
+                    or gate._active >= gate.capacity
+                ):
+                    break  # a deadline, or a turn to wait for: the general path's
+                now = slot.now
+                if now is not None:
+                    start = clock() if ended is None else ended
+                    try:
+                        outcome = now(message)
+                    except Exception as exc:
+                        ended = clock()
+                        job = self._escalate_straight(snapshot, straight)
+                        self._complete_escalated(
+                            job, slot, None, _describe_exception(exc), False, ended - start
+                        )
+                        break
+                    if not isinstance(outcome, Reply):
+                        # An async handler after all: it takes its place (still free).
+                        job = self._escalate_straight(snapshot, straight)
+                        (call,) = job.routing.pending()
+                        waited = True
+                        await self._finish_now(
+                            job.routing, slot, call, gate.reserve(), outcome, start
+                        )
+                        if not job.routing.done:
+                            job.first = self._reserve(snapshot, job.routing.pending())
+                        break
+                    ended = clock()
+                    duration = ended - start
+                    if not straight.step(outcome, duration):
+                        job = self._escalate_straight(snapshot, straight)
+                        self._complete_escalated(job, slot, outcome, None, False, duration)
+                        break
+                    stats = slot.stats
+                    stats.handled += 1
+                    stats.latencies.append(duration)
+                    continue
+                submit = slot.submit
+                if submit is None:
+                    break  # a handle with only call(): the general path awaits it
+                waited = True
+                ended = None
+                gate._active += 1  # the free place, without a ticket
+                start = clock()
+                expires = start + slot.info.timeout  # no deadline header: checked above
+                try:
+                    reply, error, timed_out = await _await_submitted(submit, message, expires)
+                finally:
+                    gate._active -= 1
+                    if gate._queue:
+                        gate._admit()
+                duration = clock() - start
+                if error is None and not timed_out and straight.step(reply, duration):
+                    stats = slot.stats
+                    stats.handled += 1
+                    stats.latencies.append(duration)
+                    continue
+                job = self._escalate_straight(snapshot, straight)
+                self._complete_escalated(job, slot, reply, error, timed_out, duration)
+                break
+            else:
+                self._leave(snapshot)
+                return straight.result(), waited
+        except BaseException:
+            if job is None:
+                self._leave(snapshot)
+            else:
+                self._abandon(job)
+            raise
+        if job is None:  # the call at this position was not made: the job makes it
+            job = self._escalate_straight(snapshot, straight)
+            job.first = self._reserve(snapshot, job.routing.pending())
+        result = await self._run(job)
+        assert result is not None  # only a stream input detaches
+        return result, waited or job.waited
+
+    def _escalate_straight(self, snapshot: _Snapshot, straight: Straight) -> _Job:
+        """The :class:`_Job` taking over a ``route()`` input at its position."""
+        return _Job(snapshot, straight.escalate(snapshot.plan, hop_limit=self.hop_limit), [])
+
+    def _complete_escalated(
+        self,
+        job: _Job,
+        slot: _Slot,
+        reply: Reply | None,
+        error: str | None,
+        timed_out: bool,
+        duration: float,
+    ) -> None:
+        """Report the outcome of the escalated ``job``'s pending call, which Straight could
+        not take; its next calls become ``job.first``."""
+        routing = job.routing
+        (call,) = routing.pending()
+        if timed_out:
+            # No deadline header on a straight input: the plugin's own timeout ran out.
+            error = f"timed out after {slot.info.timeout:g}s"
+            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
+        else:
+            _record(slot, reply, error, duration)
+        following = routing.complete_next(
+            call.token, reply, duration=duration, error=error, timed_out=timed_out
+        )
+        job.first = self._reserve(job.snapshot, following)
 
     async def route_stream(
         self, items: AsyncIterable[Message | Result]

@@ -43,8 +43,7 @@ def entry_weight(entry: list[Any]) -> int:
     """A cheap guess at a call entry's encoded size: its body's, when bytes or text."""
     message = entry[1]
     body = message.get("body") if isinstance(message, dict) else None
-    kind = type(body)
-    return len(body) + 64 if kind is bytes or kind is str else 256
+    return len(body) + 64 if type(body) is bytes or type(body) is str else 256
 
 
 class NeverMade(ValueError):
