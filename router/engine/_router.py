@@ -904,15 +904,6 @@ class Router:
             stream.pulling = False
             _wake_puller(stream)
 
-    def _begin(self, message: Message) -> _Job:
-        snapshot = self._current
-        snapshot.active += 1
-        routing = Routing(
-            message, snapshot.plan, hop_limit=self.hop_limit, max_messages=self.max_messages
-        )
-        # Reserved now, synchronously, so plugins see inputs in the order they came.
-        return _Job(snapshot, routing, self._reserve(snapshot, routing.pending()))
-
     def _abandon(self, job: _Job) -> None:
         for _, ticket in job.first:
             ticket.release()
