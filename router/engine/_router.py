@@ -151,7 +151,7 @@ class _Job:
     detached: bool = False
     """Routing this input is waiting for a submitted call, with no task waiting for it:
     the call's callback carries it on, and its outcome goes to :attr:`stream`."""
-    pending: _Pending | None = None
+    pending: Place | None = None
     """The input's place in :attr:`stream`'s order."""
 
     def waits(self) -> None:
@@ -170,23 +170,25 @@ class _Pending:
         """It holds an in-flight place (given back when it is yielded or abandoned)."""
 
 
-class _Flow(_Pending):
-    """A stream input going straight down its pipeline (:class:`Straight`).
+class _Flow(Straight):
+    """A stream input going straight down its pipeline: a :class:`Straight` with the
+    engine's bookkeeping.
 
-    The one object an input costs while every reply is a pass or a replace: its place
-    in the stream's order, its routing state, and, while a subprocess plugin has its
-    call, that call's ``done`` callback (no ``_Job``, ``Routing``, ``Call``, ticket or
-    ``_Attempt`` per call). Anything else escalates it to a :class:`_Job`.
+    The one object an input costs while every reply is a pass or a replace: its
+    routing state, its place in the stream's order (``outcome`` and ``holds``, as a
+    :class:`_Pending` has), and, while a subprocess plugin has its call, that call's
+    ``done`` callback (no ``_Job``, ``Routing``, ``Call``, ticket or ``_Attempt`` per
+    call). Anything else escalates it to a :class:`_Job`.
     """
 
     __slots__ = (
-        "expires",
+        "holds",
+        "outcome",
         "router",
         "slot",
         "slots",
         "snapshot",
         "start",
-        "straight",
         "stream",
         "ticket",
     )
@@ -196,24 +198,24 @@ class _Flow(_Pending):
         router: Router,
         stream: _Stream,
         snapshot: _Snapshot,
-        straight: Straight,
-        slots: tuple[_Slot, ...],
+        message: Message,
+        lane: Lane,
     ) -> None:
-        self.outcome = None
+        pipeline, slots = lane
+        Straight.__init__(self, message, pipeline, router.max_messages)
+        self.outcome: Result | BaseException | None = None
         self.holds = True
         self.router = router
         self.stream = stream
         self.snapshot = snapshot
-        self.straight = straight
         self.slots = slots
         """The slot at each position of the input's pipeline."""
         self.slot: _Slot | None = None
         """The slot whose call is outstanding (or whose turn is awaited)."""
         self.ticket: Ticket | None = None
-        """That call's place in line, when it had to queue for one (None: a free place
-        taken with ``try_enter``)."""
+        """That call's place in line, when it had to queue for one (None: it took a free
+        place directly, without a ticket)."""
         self.start = 0.0
-        self.expires = math.inf
 
     def __call__(self, reply: Reply | None, error: str | None, timed_out: bool) -> None:
         """The outstanding submitted call's ``done``: carry the input on.
@@ -239,14 +241,13 @@ class _Flow(_Pending):
             self.ticket = None
             ticket.release()
         try:
-            straight = self.straight
-            if error is None and not timed_out and straight.step(reply, duration):
+            if error is None and not timed_out and self.step(reply, duration):
                 stats = slot.stats
                 stats.handled += 1
                 stats.latencies.append(duration)
-                if straight.position >= len(straight.pipeline):
+                if self.position >= len(self.pipeline):
                     # The end, without _flow_run's set-up: the usual case, one plugin.
-                    router._flow_settle(self, straight.result())
+                    router._flow_settle(self, self.result())
                     return
                 work = router._flow_run(self)
             else:
@@ -260,6 +261,10 @@ class _Flow(_Pending):
     def admitted(self) -> None:
         """The outstanding call's turn at its plugin's gate has come."""
         self.router._later(self.router._flow_admitted, self)
+
+
+Place = _Pending | _Flow
+"""An input's place in a stream's order: ``outcome`` and ``holds``."""
 
 
 class _Stream:
@@ -286,10 +291,10 @@ class _Stream:
 
     def __init__(self, items: AsyncIterable[Message | Result]) -> None:
         self.items = aiter(items)
-        self.order: deque[_Pending] = deque()
+        self.order: deque[Place] = deque()
         self.pulling = False
         self.pull_lot = ParkingLot()
-        self.handed: deque[tuple[_Pending, _Job]] = deque()
+        self.handed: deque[tuple[Place, _Job]] = deque()
         """Inputs pulled for an idle worker, which takes them in order."""
         self.consumer = ParkingLot()
         self.exhausted = False
@@ -311,7 +316,7 @@ class _Stream:
         if not self.detached and self.drained:
             self.drained.unpark_all()
 
-    def settle(self, pending: _Pending, outcome: Result | BaseException) -> None:
+    def settle(self, pending: Place, outcome: Result | BaseException) -> None:
         pending.outcome = outcome
         if self.order and self.order[0] is pending and self.consumer:
             self.consumer.unpark_all()
@@ -767,7 +772,7 @@ class Router:
             scope.cancel()
             self._release_held(stream)
 
-    def _give_back(self, pending: _Pending) -> None:
+    def _give_back(self, pending: Place) -> None:
         if pending.holds:
             pending.holds = False
             self._in_flight.give_back()
@@ -817,7 +822,7 @@ class Router:
 
     async def _pull(
         self, stream: _Stream
-    ) -> tuple[_Pending, _Job] | tuple[_Job, Coroutine[Any, Any, None]] | None:
+    ) -> tuple[Place, _Job] | tuple[_Job, Coroutine[Any, Any, None]] | None:
         """Pull and route inputs until one must be awaited; None once there are no more.
 
         One worker pulls at a time. It routes each straight input (a :class:`_Flow`)
@@ -841,7 +846,6 @@ class Router:
         limiter = self._in_flight
         order = stream.order
         items = stream.items
-        max_messages = self.max_messages
         try:
             while True:
                 if not limiter.try_take():
@@ -875,8 +879,10 @@ class Router:
                     return None
                 snapshot = self._current
                 snapshot.active += 1
-                pipeline, slots = snapshot.lane(item.type)
-                flow = _Flow(self, stream, snapshot, Straight(item, pipeline, max_messages), slots)
+                lane = snapshot.lanes.get(item.type)
+                if lane is None:
+                    lane = snapshot.lane(item.type)
+                flow = _Flow(self, stream, snapshot, item, lane)
                 order.append(flow)
                 if _flow_inline(flow):
                     # Its first call is a synchronous in-process one or a submitted one:
@@ -1267,7 +1273,7 @@ class Router:
         if stream.closed or self._nursery is None:
             self._leave(flow.snapshot)  # nobody will take this result: stop here
             return None
-        straight = flow.straight
+        straight = flow
         pipeline = straight.pipeline
         slots = flow.slots
         clock = self._now
@@ -1328,8 +1334,8 @@ class Router:
         assert slot.submit is not None
         start = self._now()
         flow.start = start
-        expires = flow.expires = start + slot.info.timeout  # no deadline header: see _flow_run
-        slot.submit(flow.straight.message, expires, flow)
+        expires = start + slot.info.timeout  # no deadline header: see _flow_run
+        slot.submit(flow.message, expires, flow)
 
     def _flow_admitted(self, flow: _Flow) -> None:
         """A detached flow's turn at its plugin's gate has come: make the call."""
@@ -1360,7 +1366,7 @@ class Router:
         The job inherits the flow's hold on its snapshot, its stream and its place in
         the order (the flow itself).
         """
-        routing = flow.straight.escalate(flow.snapshot.plan, hop_limit=self.hop_limit)
+        routing = flow.escalate(flow.snapshot.plan, hop_limit=self.hop_limit)
         return _Job(flow.snapshot, routing, [], stream=flow.stream, pending=flow)
 
     def _escalated(self, flow: _Flow) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
