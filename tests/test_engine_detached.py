@@ -75,6 +75,32 @@ def test_streamed_results_match_the_model_whatever_kind_each_plugin_is(
         assert_agrees(observed(result), want, exact_failure=False)
 
 
+async def _one_at_a_time(
+    handles: Sequence[PluginHandle], messages: Sequence[Message]
+) -> list[Result]:
+    async with router.open(handles, hop_limit=4, max_messages=30) as r:
+        return [await r.route(message) for message in messages]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    scripted_plugins(),
+    st.lists(st.sampled_from(KINDS), min_size=5, max_size=5),
+    st.lists(st.sampled_from(TYPES), min_size=1, max_size=4),
+)
+def test_routed_one_at_a_time_results_match_the_model_whatever_kind_each_plugin_is(
+    plugins: list[ScriptedPlugin], kinds: list[str], types: list[str]
+) -> None:
+    # route() walks an input straight while it can, then hands it to the general path.
+    messages = [Message(t, f"in{i}") for i, t in enumerate(types)]
+    handles = [_handle(p, k) for p, k in zip(plugins, kinds, strict=False)]
+    results = trio.run(_one_at_a_time, handles, messages)
+    for message, result in zip(messages, results, strict=True):
+        assert result.input_id == message.id
+        want = model_route(plugins, message, hop_limit=4, max_messages=30)
+        assert_agrees(observed(result), want, exact_failure=False)
+
+
 def _echo(name: str, **info: object) -> ScriptedPlugin:
     return ScriptedPlugin(PluginInfo(name, ("a.x",), **info))  # type: ignore[arg-type]
 
