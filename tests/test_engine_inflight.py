@@ -41,6 +41,25 @@ async def test_a_cancelled_waiter_takes_no_place() -> None:
     assert limit.used == 0 and limit.try_take()
 
 
+async def test_a_place_given_back_just_after_its_waiter_was_cancelled_is_not_lost() -> None:
+    # The waiter is out of line the moment it is cancelled, before it runs again.
+    limit = InFlight(1)
+    await limit.take()
+    scope = trio.CancelScope()
+
+    async def wait() -> None:
+        with scope:
+            await limit.take()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.testing.wait_all_tasks_blocked()
+        assert limit.waiting == 1
+        scope.cancel()
+        limit.give_back()
+    assert limit.used == 0 and limit.waiting == 0 and limit.try_take()
+
+
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="limit must be >= 1"):
         InFlight(0)

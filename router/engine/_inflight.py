@@ -3,12 +3,15 @@
 trio's CapacityLimiter does this with a set of named borrowers, which costs about a
 microsecond per input in and out; the engine does not need the names (a stream
 knows which of its inputs hold a place), so a plain counter does it for a few
-attribute reads.
+attribute reads. The line is a deque of parked tasks rather than a ParkingLot, whose
+truth value is a Python call: a place is taken and given back once per input.
 """
 
 from __future__ import annotations
 
-from trio.lowlevel import ParkingLot
+from collections import deque
+
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 __all__ = ["InFlight"]
 
@@ -16,7 +19,7 @@ __all__ = ["InFlight"]
 class InFlight:
     """At most ``limit`` places taken at once; waiters get freed places in FIFO order."""
 
-    __slots__ = ("_lot", "limit", "used")
+    __slots__ = ("_waiters", "limit", "used")
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -24,11 +27,16 @@ class InFlight:
         self.limit = limit
         self.used = 0
         """Places taken now."""
-        self._lot = ParkingLot()
+        self._waiters: deque[Task] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting for a place."""
+        return len(self._waiters)
 
     def try_take(self) -> bool:
         """Take a place if one is free and nobody waits for one (never yields)."""
-        if self.used < self.limit and not self._lot:
+        if self.used < self.limit and not self._waiters:
             self.used += 1
             return True
         return False
@@ -39,13 +47,22 @@ class InFlight:
         Returns without a checkpoint when a place is free: callers checkpoint where
         they wait anyway.
         """
-        if not self.try_take():
-            # A freed place is handed straight to us (``used`` does not change).
-            await self._lot.park()
+        if self.try_take():
+            return
+        task = current_task()
+        waiters = self._waiters
+        waiters.append(task)
+
+        def abort(_: object) -> Abort:
+            waiters.remove(task)  # cancelled while waiting: it was handed nothing
+            return Abort.SUCCEEDED
+
+        # A freed place is handed straight to us (``used`` does not change).
+        await wait_task_rescheduled(abort)
 
     def give_back(self) -> None:
         """Free one place: hand it to the first waiter, if any."""
-        if self._lot:
-            self._lot.unpark()
+        if self._waiters:
+            reschedule(self._waiters.popleft())
         else:
             self.used -= 1

@@ -278,6 +278,7 @@ class _Stream:
     __slots__ = (
         "closed",
         "consumer",
+        "consumer_parked",
         "detached",
         "drained",
         "exhausted",
@@ -297,6 +298,8 @@ class _Stream:
         self.handed: deque[tuple[Place, _Job]] = deque()
         """Inputs pulled for an idle worker, which takes them in order."""
         self.consumer = ParkingLot()
+        self.consumer_parked = False
+        """The consumer waits in :attr:`consumer` (a plain flag: read once per input)."""
         self.exhausted = False
         """No more inputs will be pulled (the end, an error, a bad item, or closed)."""
         self.closed = False
@@ -318,7 +321,7 @@ class _Stream:
 
     def settle(self, pending: Place, outcome: Result | BaseException) -> None:
         pending.outcome = outcome
-        if self.order and self.order[0] is pending and self.consumer:
+        if self.consumer_parked and self.order[0] is pending:
             self.consumer.unpark_all()
 
     def finish(self) -> None:
@@ -765,7 +768,11 @@ class Router:
                 elif stream.exhausted and (not order or stream.served):
                     return  # the end, or the router stopped under us
                 else:
-                    await stream.consumer.park()
+                    stream.consumer_parked = True
+                    try:
+                        await stream.consumer.park()
+                    finally:
+                        stream.consumer_parked = False
         finally:
             stream.closed = True
             stream.finish()
