@@ -156,6 +156,9 @@ class Live:
         """The flusher has been woken or is sending: new calls queue behind it."""
         self._timer = trio.CancelScope()
         """The timer task's sleep: its deadline is the earliest call expiry."""
+        self._timer_at = math.inf
+        """:attr:`_timer`'s deadline (a plain attribute: the scope's is a property, and
+        every call compares its expiry with it)."""
         self._idle_lot = ParkingLot()
         self._control_ended = False
         self._abandoned: list[int] = []
@@ -186,11 +189,10 @@ class Live:
         """
         table = self._table
         call_id = table.add(message, done, expires)
-        timer = self._timer
-        if expires < timer.deadline:
+        if expires < self._timer_at:
             # Moving the sleeping timer's deadline wakes nobody (a task switch per call,
             # one at a time, was a fifth of a round trip's cost).
-            timer.deadline = expires
+            self._timer.deadline = self._timer_at = expires
         if self._flush_armed or not table.outbox:
             return call_id
         if table.unanswered == 1 and not self._control_ended:
@@ -432,7 +434,8 @@ class Live:
                 self._kick()  # cancels to send
                 self._check_wedged()
             # A fresh scope per wake: a scope whose deadline passed stays cancelled.
-            self._timer = trio.CancelScope(deadline=table.next_deadline())
+            self._timer_at = table.next_deadline()
+            self._timer = trio.CancelScope(deadline=self._timer_at)
             with self._timer:
                 await trio.sleep_forever()
 

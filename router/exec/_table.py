@@ -28,7 +28,6 @@ from collections import deque
 from typing import Any, Generic, TypeVar
 
 from plugin_sdk import Message
-from plugin_sdk.app import call_entry
 
 __all__ = ["CallTable", "NeverMade", "entry_weight"]
 
@@ -103,7 +102,7 @@ class CallTable(Generic[D]):
         call_id = self._next_id
         self._next_id = call_id + 1
         self.pending[call_id] = data
-        entry = call_entry(call_id, message)
+        entry = [call_id, message.to_wire()]  # call_entry, inline: once per call
         if self._backlog or self._committed >= self.concurrency:
             self._backlog.append(entry)
         else:
