@@ -145,15 +145,19 @@ def _parse_calls(raw: object) -> CallBatch:
         raise AppProtocolError(f"'call' request needs a non-empty 'calls' list, got {shown(raw)}")
     calls: list[tuple[int, Message | AppProtocolError]] = []
     skipped: list[str] = []
+    from_wire = Message.from_wire
     for entry in raw:
-        if not (isinstance(entry, list) and len(entry) == 2 and _is_call_id(entry[0])):
+        # _is_call_id, inline: once per call.
+        if not (
+            type(entry) is list and len(entry) == 2 and type(entry[0]) is int and entry[0] >= 1
+        ):
             skipped.append(
                 f"each call must be [id, message] with an integer id >= 1, got {shown(entry)}"
             )
             continue
         call_id = entry[0]
         try:
-            message: Message | AppProtocolError = Message.from_wire(entry[1])
+            message: Message | AppProtocolError = from_wire(entry[1])
         except MessageFormatError:
             message = AppProtocolError(_why_malformed(entry[1], f"call {call_id} message"))
         calls.append((call_id, message))
@@ -180,7 +184,10 @@ def cancel_to_wire(ids: list[int]) -> dict[str, Any]:
 def answer_entry(call_id: int, reply: Reply) -> list[Any]:
     """One answer as it goes in a batch: ``[call_id, verdict, messages, reason]``."""
     # str() of a StrEnum member is its value, at a quarter of ``.value``'s cost.
-    return [call_id, str(reply.verdict), [m.to_wire() for m in reply.messages], reply.reason]
+    messages = reply.messages
+    # The usual answer (one message) without a comprehension's frame.
+    wire = [messages[0].to_wire()] if len(messages) == 1 else [m.to_wire() for m in messages]
+    return [call_id, str(reply.verdict), wire, reply.reason]
 
 
 def answers_to_wire(entries: list[list[Any]]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import logging
 import os
 import select
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final
 
 from .._handlers import HandlerTable
@@ -176,25 +176,18 @@ def _handle(plugin: ServablePlugin, message: Message) -> Reply:
     return _handle_pending(message, pending)
 
 
-def _handler(plugin: ServablePlugin) -> Callable[[Message], Reply]:
+def _handler(plugin: ServablePlugin) -> Callable[[Message], Reply | Awaitable[Reply]]:
     """How to answer one message: :meth:`Plugin.handle_now` when there is one.
 
     For a :class:`~plugin_sdk.Plugin` that keeps the SDK's ``handle`` (as any plugin
     :func:`serves_without_trio` does), ``handle_now`` answers exactly as ``handle``
-    would, without making a coroutine to step: a good part of the cost per call.
+    would, without making a coroutine to step: a good part of the cost per call. What
+    is not a Reply (``handle_now``'s awaitable) goes through :func:`_handle_pending`.
     """
     if not isinstance(plugin, Plugin) or type(plugin).handle is not Plugin.handle:
         # Not ours, or it replaces handle(): handle_now would bypass its own.
         return lambda message: _handle(plugin, message)
-    handle_now = plugin.handle_now
-
-    def handle(message: Message) -> Reply:
-        reply = handle_now(message)
-        if type(reply) is Reply:
-            return reply
-        return _handle_pending(message, reply)
-
-    return handle
+    return plugin.handle_now
 
 
 def _handle_pending(message: Message, pending: Any) -> Reply:
@@ -262,11 +255,15 @@ class _Server:
             handle = self.handle
             answers = self.answers
             for call_id, message in request.calls:
-                if isinstance(message, AppProtocolError):
+                if type(message) is not Message:
+                    assert isinstance(message, AppProtocolError)
                     log.error("host sent a malformed call: %s", message)
                     answers.append(answer_entry(call_id, error(str(message))))
-                else:
-                    answers.append(answer_entry(call_id, handle(message)))
+                    continue
+                reply = handle(message)
+                if type(reply) is not Reply:
+                    reply = _handle_pending(message, reply)
+                answers.append(answer_entry(call_id, reply))
         elif isinstance(request, Ping):
             self.pong(request.reply)
         elif isinstance(request, Cancel):
