@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin_sdk.wire._state import payload_too_deep
+from plugin_sdk.wire._state import may_nest_deeper, payload_too_deep
 
 
 def depth(value: Any) -> int:
@@ -20,7 +21,7 @@ def depth(value: Any) -> int:
 
 
 payloads: st.SearchStrategy[Any] = st.recursive(
-    st.none() | st.integers() | st.binary(max_size=3),
+    st.none() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=3),
     lambda inner: (
         st.lists(inner, max_size=3)
         | st.lists(inner, max_size=3).map(tuple)
@@ -51,3 +52,16 @@ def test_a_wide_shallow_batch_is_not_too_deep() -> None:
     assert depth(batch) == 8
     assert not payload_too_deep(batch, 8)
     assert payload_too_deep(batch, 7)
+
+
+@settings(max_examples=300)
+@given(payloads, st.integers(1, 12), st.binary(max_size=2000))
+def test_the_byte_scan_never_clears_a_frame_whose_payload_is_too_deep(
+    payload: Any, limit: int, padding: bytes
+) -> None:
+    # A frame is [type, channel, payload]; padding makes some frames big enough that
+    # they are walked without a scan.
+    frame = msgpack.packb([2, 1, [padding, payload]])
+    if not may_nest_deeper(frame, limit):
+        assert depth([padding, payload]) <= limit
+    assert may_nest_deeper(memoryview(frame), limit) == may_nest_deeper(frame, limit)

@@ -252,7 +252,7 @@ class Receiving(ConnectionState):
         payload = self._decode(body)[2]
         if (
             size > self._max_depth + 1
-            and may_nest_deeper(body.tobytes(), self._max_depth)
+            and may_nest_deeper(body, self._max_depth)
             and payload_too_deep(payload, self._max_depth)
         ):
             raise self._remote(
