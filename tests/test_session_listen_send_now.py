@@ -46,7 +46,7 @@ async def test_a_listening_receiver_still_reports_the_end_of_the_channel() -> No
         assert got == [1]
 
 
-async def test_send_now_puts_a_frame_on_the_pipe_before_the_writer_task_runs() -> None:
+async def test_send_now_puts_a_frame_and_those_queued_before_it_on_the_pipe_at_once() -> None:
     to_peer_r, to_peer_w = os.pipe()
     from_peer_r, from_peer_w = os.pipe()
     os.set_blocking(to_peer_r, False)
@@ -74,3 +74,10 @@ async def test_send_now_puts_a_frame_on_the_pipe_before_the_writer_task_runs() -
         assert drain() == []  # send_nowait leaves it to the writer task, later
         await trio.testing.wait_all_tasks_blocked()
         assert [e.payload for e in drain() if isinstance(e, MessageReceived)] == ["later"]
+        # What is queued for the writer task goes first, in send_now's own write.
+        sender.send_nowait("queued")
+        sender.send_now("batch")
+        payloads = [e.payload for e in drain() if isinstance(e, MessageReceived)]
+        assert payloads == ["queued", "batch"]
+        await trio.testing.wait_all_tasks_blocked()
+        assert drain() == []  # the writer task found nothing left to write

@@ -257,13 +257,14 @@ class Sender(_WriteEnd, trio.abc.SendChannel[Any]):
         self._session._send_message(self._ready_channel(), value)
 
     def send_now(self, value: Any) -> None:
-        """Like :meth:`send_nowait`, but written to the transport from this task when
-        nothing is queued ahead of it.
+        """Like :meth:`send_nowait`, but written to the transport from this task, with
+        the frames queued ahead of it, unless the session's writer task is in the
+        middle of a write.
 
-        For a request sent alone: the session's writer task would otherwise wake and
-        wait a scheduling round or two to gather more frames, which one at a time is
-        latency for nothing. What the transport does not take at once is queued for
-        the writer as usual.
+        For a message that is already a batch, or a request sent alone: the session's
+        writer task would otherwise wake and wait a scheduling round or two to gather
+        more frames, latency and rounds for nothing. What the transport does not take
+        at once is queued for the writer as usual.
         """
         self._session._send_message(self._ready_channel(), value, now=True)
 

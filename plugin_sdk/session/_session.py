@@ -252,7 +252,7 @@ class Session:
 
     # ------------------------------------------------------------------ used by the ends
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | bytearray) -> None:
         """Queue bytes for the writer task (never waits)."""
         if self._writer_done.is_set():
             return  # the transport is gone; the caller's state says so already
@@ -265,16 +265,24 @@ class Session:
 
         Binding waits until the frame is queued so that an end closed before its
         reference went out can send its CLOSE or RESET *after* the frame that
-        creates the channel. ``now``: write it from this task if nothing is queued
-        ahead of it (see :meth:`Sender.send_now`).
+        creates the channel. ``now``: write it from this task, with whatever is
+        queued ahead of it, unless the writer task is in the middle of a write (see
+        :meth:`Sender.send_now`).
         """
         binding: list[tuple[_End, int]] = []
         self._binding = binding
         try:
-            frame = self._conn.send_message(channel, payload)
+            frame: bytes | bytearray = self._conn.send_message(channel, payload)
         finally:
             self._binding = None
-        if now and not self._outbuf and not self._sending and not self._writer_done.is_set():
+        if now and not self._sending and not self._writer_done.is_set():
+            if self._outbuf:
+                # Frames queued ahead go first, in this same write: order is kept and
+                # the writer task, woken for them, finds nothing left to gather.
+                frame = self._outbuf + frame
+                self._outbuf = bytearray()
+                if self._space_lot:
+                    self._space_lot.unpark_all()
             sent = self._write_now(frame)
             if sent:
                 frame = frame[sent:]
@@ -397,6 +405,8 @@ class Session:
                         continue
                     await self._gather()
                     data = self._outbuf
+                    if not data:
+                        continue  # a send_now wrote it all meanwhile
                     self._outbuf = bytearray()
                     if self._space_lot:
                         self._space_lot.unpark_all()

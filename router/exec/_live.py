@@ -325,7 +325,8 @@ class Live:
         assert calls is not None
         try:
             try:
-                calls.send_nowait(request)
+                # Already a batch of everything this round made: written at once.
+                calls.send_now(request)
             except trio.WouldBlock:
                 await calls.send(request)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
