@@ -8,6 +8,7 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plugin_sdk.wire import nesting
 from plugin_sdk.wire._state import may_nest_deeper, payload_too_deep
 
 
@@ -65,3 +66,10 @@ def test_the_byte_scan_never_clears_a_frame_whose_payload_is_too_deep(
     if not may_nest_deeper(frame, limit):
         assert depth([padding, payload]) <= limit
     assert may_nest_deeper(memoryview(frame), limit) == may_nest_deeper(frame, limit)
+
+
+@settings(max_examples=300)
+@given(payloads, st.integers(1, 12))
+def test_nesting_is_the_depth_up_to_the_limit(payload: Any, limit: int) -> None:
+    assert nesting(payload, limit) == min(depth(payload), limit + 1)
+    assert nesting(payload) == depth(payload)

@@ -216,6 +216,16 @@ def test_sending_a_payload_deeper_than_the_peer_accepts_is_refused_locally() -> 
         a.send_message(ch, _nested(5))
 
 
+def test_a_depth_the_sender_states_is_checked_instead_of_walking_the_payload() -> None:
+    a, _ = connected_pair(b_kwargs={"max_depth": 4})
+    ch, _ = a.open()
+    a.send_message(ch, _nested(4), depth=4)
+    with pytest.raises(LocalProtocolError, match="max_depth"):
+        a.send_message(ch, [1], depth=5)  # taken at its word: not walked
+    with pytest.raises(LocalProtocolError, match="max_depth"):
+        a.send_message(ch, _nested(5), depth=None)  # not stated: walked
+
+
 def _drive(conn: Connection, chunks: list[bytes]) -> None:
     """Feed chunks then EOF; anything but RemoteProtocolError propagates and fails the test."""
     try:

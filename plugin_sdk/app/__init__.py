@@ -5,6 +5,8 @@ the process supervisor (router side). docs/PROTOCOL.md, "Application layer: plug
 is the normative description.
 """
 
+from ._calls import ANSWERS_NESTING as ANSWERS_NESTING
+from ._calls import CALLS_NESTING as CALLS_NESTING
 from ._calls import CallBatch as CallBatch
 from ._calls import Cancel as Cancel
 from ._calls import Ping as Ping
@@ -16,6 +18,7 @@ from ._calls import call_entry as call_entry
 from ._calls import calls_to_wire as calls_to_wire
 from ._calls import cancel_to_wire as cancel_to_wire
 from ._calls import check_pong as check_pong
+from ._calls import message_nesting as message_nesting
 from ._calls import parse_answers as parse_answers
 from ._calls import parse_request as parse_request
 from ._calls import pong as pong

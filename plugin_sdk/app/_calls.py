@@ -19,13 +19,16 @@ reference is whatever object the session layer makes of it, hence the type param
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from ..message import Message, MessageFormatError
 from ..reply import Reply, Verdict
+from ..wire import nesting
 from ._errors import AppProtocolError, shown
 
 __all__ = [
+    "ANSWERS_NESTING",
+    "CALLS_NESTING",
     "CallBatch",
     "Cancel",
     "Ping",
@@ -37,6 +40,7 @@ __all__ = [
     "calls_to_wire",
     "cancel_to_wire",
     "check_pong",
+    "message_nesting",
     "parse_answers",
     "parse_request",
     "pong",
@@ -164,6 +168,29 @@ def _parse_calls(raw: object) -> CallBatch:
     if not calls:
         raise AppProtocolError(f"'call' request has no usable entry; the first: {skipped[0]}")
     return CallBatch(tuple(calls), tuple(skipped))
+
+
+CALLS_NESTING: Final = 3
+"""How deep a ``call`` request holds its messages (its map, ``calls``, an entry): the
+request nests ``CALLS_NESTING`` + its deepest message's :func:`message_nesting`."""
+
+ANSWERS_NESTING: Final = 4
+"""How deep a ``replies`` message holds its messages (its map, ``replies``, an answer,
+its messages): it nests ``ANSWERS_NESTING`` + its deepest message's nesting (an
+answer without messages counts 0)."""
+
+
+def message_nesting(message: Message) -> int:
+    """How deep ``message.to_wire()`` nests (:func:`plugin_sdk.wire.nesting`), without
+    building it: its map, and the deeper of its body and its headers (a map: 1 at least).
+
+    With :data:`CALLS_NESTING` and :data:`ANSWERS_NESTING` it gives a batch's depth,
+    which the session then need not find out by walking the batch.
+    """
+    headers = message.headers
+    inner = nesting(headers) if headers else 1
+    body = nesting(message.body)
+    return 1 + (body if body > inner else inner)
 
 
 def call_entry(call_id: int, message: Message) -> list[Any]:

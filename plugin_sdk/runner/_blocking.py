@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from .._handlers import HandlerTable
 from ..app import (
+    ANSWERS_NESTING,
     AppProtocolError,
     CallBatch,
     Cancel,
@@ -39,6 +40,7 @@ from ..app import (
     UnknownRequest,
     answer_entry,
     answers_to_wire,
+    message_nesting,
     parse_request,
     pong,
 )
@@ -213,6 +215,10 @@ class _Server:
         self.calls: int | None = None
         self.answers: list[Answer] = []
         """Answers not sent yet: those of this turn, or earlier ones waiting for credit."""
+        self.answers_nesting: int | None = 0
+        """How deep the deepest message of :attr:`answers` nests (``message_nesting``;
+        0: none has a message), so their ``replies`` nests ``ANSWERS_NESTING`` more;
+        None when not known (answers left over from a turn that ran out of credit)."""
 
     def on_events(self, events: list[Event]) -> None:
         """Act on one read's events, then send every answer they led to in one message."""
@@ -264,6 +270,13 @@ class _Server:
                 if type(reply) is not Reply:
                     reply = _handle_pending(message, reply)
                 answers.append(answer_entry(call_id, reply))
+                depth = self.answers_nesting
+                if depth is not None:
+                    for m in reply.messages:
+                        inner = message_nesting(m)
+                        if inner > depth:
+                            depth = inner
+                    self.answers_nesting = depth
         elif isinstance(request, Ping):
             self.pong(request.reply)
         elif isinstance(request, Cancel):
@@ -292,16 +305,23 @@ class _Server:
             self.answers = []
             return
         batches = [self.answers]
+        inner = self.answers_nesting
+        # The first batch is every answer, whose depth is known (unless left over);
+        # those made instead of an unsendable one are walked.
+        depth = None if inner is None else ANSWERS_NESTING + inner
         self.answers = []
+        self.answers_nesting = 0
         while batches:
             if conn.credit(control) <= 0:
                 self.answers = [answer for batch in batches for answer in batch]
+                self.answers_nesting = None
                 return
             batch = batches.pop(0)
             try:
-                self.link.out += conn.send_message(control, answers_to_wire(batch))
+                self.link.out += conn.send_message(control, answers_to_wire(batch), depth=depth)
             except LocalProtocolError as exc:
                 batches[:0] = instead_of_unsendable(batch, exc)
+            depth = None
 
     def pong(self, ref: ChannelRef) -> None:
         channel = ref.channel

@@ -251,12 +251,16 @@ class Sender(_WriteEnd, trio.abc.SendChannel[Any]):
         self._session._send_message(channel, value)
         await cancel_shielded_checkpoint()
 
-    def send_nowait(self, value: Any) -> None:
+    def send_nowait(self, value: Any, *, depth: int | None = None) -> None:
         """Send one message if that needs no waiting, else raise :class:`trio.WouldBlock`
-        (nothing sent). Saves the scheduling round of ``send`` for batches."""
-        self._session._send_message(self._ready_channel(), value)
+        (nothing sent). Saves the scheduling round of ``send`` for batches.
 
-    def send_now(self, value: Any) -> None:
+        ``depth``: the value's nesting depth, when the caller knows it without walking
+        it (see :meth:`plugin_sdk.wire.Connection.send_message`); else it is walked.
+        """
+        self._session._send_message(self._ready_channel(), value, depth=depth)
+
+    def send_now(self, value: Any, *, depth: int | None = None) -> None:
         """Like :meth:`send_nowait`, but written to the transport from this task, with
         the frames queued ahead of it, unless the session's writer task is in the
         middle of a write.
@@ -264,9 +268,9 @@ class Sender(_WriteEnd, trio.abc.SendChannel[Any]):
         For a message that is already a batch, or a request sent alone: the session's
         writer task would otherwise wake and wait a scheduling round or two to gather
         more frames, latency and rounds for nothing. What the transport does not take
-        at once is queued for the writer as usual.
+        at once is queued for the writer as usual. ``depth`` as for :meth:`send_nowait`.
         """
-        self._session._send_message(self._ready_channel(), value, now=True)
+        self._session._send_message(self._ready_channel(), value, now=True, depth=depth)
 
     def _ready_channel(self) -> int:
         """The channel, if a message can go out without waiting; else WouldBlock."""

@@ -260,19 +260,22 @@ class Session:
             self._writer_lot.unpark_all()
         self._outbuf += data
 
-    def _send_message(self, channel: int, payload: Any, *, now: bool = False) -> None:
+    def _send_message(
+        self, channel: int, payload: Any, *, now: bool = False, depth: int | None = None
+    ) -> None:
         """Encode and queue one MESSAGE, then bind the ends its references created.
 
         Binding waits until the frame is queued so that an end closed before its
         reference went out can send its CLOSE or RESET *after* the frame that
         creates the channel. ``now``: write it from this task, with whatever is
         queued ahead of it, unless the writer task is in the middle of a write (see
-        :meth:`Sender.send_now`).
+        :meth:`Sender.send_now`). ``depth``: the payload's nesting depth, if known
+        (see :meth:`Connection.send_message`).
         """
         binding: list[tuple[_End, int]] = []
         self._binding = binding
         try:
-            frame: bytes | bytearray = self._conn.send_message(channel, payload)
+            frame: bytes | bytearray = self._conn.send_message(channel, payload, depth=depth)
         finally:
             self._binding = None
         if now and not self._sending and not self._writer_done.is_set():

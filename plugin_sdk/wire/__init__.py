@@ -29,6 +29,7 @@ from ._frames import FrameType as FrameType
 from ._frames import Role as Role
 from ._refs import ChannelRef as ChannelRef
 from ._refs import RefKind as RefKind
+from ._state import nesting as nesting
 
 __all__ = [
     "DEFAULT_MAX_CHANNELS",
@@ -56,4 +57,5 @@ __all__ = [
     "RemoteProtocolError",
     "Role",
     "SessionEnded",
+    "nesting",
 ]

@@ -99,6 +99,31 @@ def too_deep(obj: Any, budget: int) -> bool:
         level = nested
 
 
+def nesting(obj: Any, limit: int = MAX_DEPTH_LIMIT) -> int:
+    """How deep ``obj`` nests: 0 for a scalar, 1 + its deepest item for a container.
+
+    Walks at most ``limit`` levels: a deeper ``obj`` gives ``limit + 1``. Map keys are
+    not walked (see :func:`too_deep`).
+    """
+    if type(obj) not in _CONTAINERS:
+        return 0
+    containers = _CONTAINERS
+    level = [obj]
+    depth = 0
+    while level:
+        if depth >= limit:
+            return limit + 1
+        depth += 1
+        nested: list[Any] = []
+        push = nested.append
+        for container in level:
+            for item in container.values() if type(container) is dict else container:
+                if type(item) in containers:
+                    push(item)
+        level = nested
+    return depth
+
+
 # Bytes that can start a msgpack array or map: fixmap, fixarray, array16/32, map16/32.
 # A value nested d levels deep needs at least d of them in its encoding, so counting them
 # (in C, via translate) rules out deep nesting for most small bodies without a Python walk.

@@ -34,6 +34,7 @@ from trio.lowlevel import ParkingLot
 
 from plugin_sdk import Message, PluginInfo, Reply
 from plugin_sdk.app import (
+    CALLS_NESTING,
     AppProtocolError,
     Ping,
     calls_to_wire,
@@ -199,8 +200,9 @@ class Live:
             calls = self.calls
             assert calls is not None
             entries = table.outbox
+            depth = CALLS_NESTING + table.outbox_nesting
             try:
-                calls.send_now(calls_to_wire(entries))  # alone: no point gathering more
+                calls.send_now(calls_to_wire(entries), depth=depth)  # alone: no point gathering
             except Exception:
                 pass  # no credit, too large, session gone: the flusher sorts it out
             else:
@@ -308,7 +310,9 @@ class Live:
             if not table.outbox:
                 pass  # only cancels to send
             elif table.outbox_weight <= _BATCH_BYTES:
-                await self._send(table.take())  # the usual round: one batch
+                # The usual round: one batch, whose depth the table knows.
+                depth = CALLS_NESTING + table.outbox_nesting
+                await self._send(table.take(), depth)
             else:
                 for batch in _batches(table.take()):
                     await self._send(batch)
@@ -318,25 +322,29 @@ class Live:
             if self._control_ended and table.in_flight:
                 self._die_control_closed()
 
-    async def _request(self, request: dict[str, Any]) -> bool:
+    async def _request(self, request: dict[str, Any], depth: int | None = None) -> bool:
         """Send ``request`` on the calls channel (no scheduling round while there is
-        credit); False if the session ended or is stopping. Other errors propagate."""
+        credit); False if the session ended or is stopping. Other errors propagate.
+        ``depth``: how deep ``request`` nests, if known (else the session walks it)."""
         calls = self.calls
         assert calls is not None
         try:
             try:
                 # Already a batch of everything this round made: written at once.
-                calls.send_now(request)
+                calls.send_now(request, depth=depth)
             except trio.WouldBlock:
                 await calls.send(request)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         return True
 
-    async def _send(self, entries: list[list[object]]) -> None:
-        """Send ``entries`` as one request (or, when too large for one frame, several)."""
+    async def _send(self, entries: list[list[object]], depth: int | None = None) -> None:
+        """Send ``entries`` as one request (or, when too large for one frame, several).
+
+        ``depth``: how deep their request nests, if known (the halves of a request
+        refused as a whole are walked: their depth may be less)."""
         try:
-            if not await self._request(calls_to_wire(entries)):
+            if not await self._request(calls_to_wire(entries), depth):
                 return  # the supervisor ends these calls
         except Exception as exc:
             if len(entries) > 1:  # most likely over the peer's frame size: halve it

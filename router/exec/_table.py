@@ -28,6 +28,8 @@ from collections import deque
 from typing import Any, Generic, TypeVar
 
 from plugin_sdk import Message
+from plugin_sdk.app import message_nesting
+from plugin_sdk.wire import nesting
 
 __all__ = ["CallTable", "NeverMade", "entry_weight"]
 
@@ -67,6 +69,7 @@ class CallTable(Generic[D]):
         "cancels",
         "concurrency",
         "outbox",
+        "outbox_nesting",
         "outbox_weight",
         "pending",
         "sent_max",
@@ -86,6 +89,9 @@ class CallTable(Generic[D]):
         """Call entries ready to go out in the next ``call`` request, in id order."""
         self.outbox_weight = 0
         """The :func:`entry_weight` of the outbox's entries, summed."""
+        self.outbox_nesting = 0
+        """How deep the outbox's deepest message nests (``message_nesting``), so a
+        ``call`` request of the outbox nests ``CALLS_NESTING`` more."""
         self.sent_max = 0
         """The highest call id sent so far (0: none)."""
         self._next_id = 1
@@ -110,6 +116,9 @@ class CallTable(Generic[D]):
             body = message.body  # entry_weight, inline: once per call
             kind = type(body)
             self.outbox_weight += len(body) + 64 if kind is bytes or kind is str else 256
+            depth = message_nesting(message)
+            if depth > self.outbox_nesting:
+                self.outbox_nesting = depth
             self._committed += 1
             self._committed_max = call_id
         if expires != math.inf:
@@ -134,6 +143,7 @@ class CallTable(Generic[D]):
         """Hand over the outbox (the caller sends it, then reports :meth:`sent`)."""
         entries, self.outbox = self.outbox, []
         self.outbox_weight = 0
+        self.outbox_nesting = 0
         return entries
 
     def sent(self, entries: list[list[Any]]) -> None:
@@ -179,6 +189,7 @@ class CallTable(Generic[D]):
             if entry[0] in pending:  # else given up while waiting: never sent
                 self.outbox.append(entry)
                 self.outbox_weight += entry_weight(entry)
+                self.outbox_nesting = max(self.outbox_nesting, nesting(entry[1]))
                 self._committed += 1
                 self._committed_max = entry[0]
 
@@ -271,6 +282,7 @@ class CallTable(Generic[D]):
         self.pending.clear()
         self.outbox.clear()
         self.outbox_weight = 0
+        self.outbox_nesting = 0
         self._backlog.clear()
         self._given_up.clear()
         self.to_cancel.clear()
