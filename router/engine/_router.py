@@ -247,7 +247,14 @@ class _Flow(Straight):
                 stats.latencies.append(duration)
                 if self.position >= len(self.pipeline):
                     # The end, without _flow_run's set-up: the usual case, one plugin.
-                    router._flow_settle(self, self.result())
+                    # (_flow_settle and _leave, inline.)
+                    result = self.result()
+                    snapshot = self.snapshot
+                    snapshot.active -= 1
+                    if not snapshot.active and snapshot is not router._current:
+                        router._retire(snapshot)
+                    if not stream.closed:
+                        stream.settle(self, result)
                     return
                 work = router._flow_run(self)
             else:
@@ -1321,7 +1328,7 @@ class Router:
             if slot.submit is None:
                 return self._escalated(flow)  # a handle with only call(): awaited
             flow.slot = slot
-            stream.detach()
+            stream.detached += 1  # stream.detach(), inline: once per subprocess call
             if gate._queue or gate._active >= gate.capacity:
                 ticket = gate.reserve()
                 if not ticket.admitted:
@@ -1331,7 +1338,9 @@ class Router:
                 flow.ticket = ticket
             else:
                 gate._active += 1  # the free place, without a ticket
-            self._flow_submit(flow, slot)
+            # _flow_submit, inline. No deadline header: the plugin's timeout only.
+            start = flow.start = clock()
+            slot.submit(message, start + slot.info.timeout, flow)
             return None
         self._flow_settle(flow, straight.result())
         return None
@@ -1622,8 +1631,12 @@ class Router:
     def _leave(self, snapshot: _Snapshot) -> None:
         snapshot.active -= 1
         if snapshot.active == 0 and snapshot is not self._current:
-            self._retired.discard(snapshot)
-            snapshot.drained.set()
+            self._retire(snapshot)
+
+    def _retire(self, snapshot: _Snapshot) -> None:
+        """``snapshot`` is no longer current and its last input is done."""
+        self._retired.discard(snapshot)
+        snapshot.drained.set()
 
     async def _drain(self, slot: _Slot) -> None:
         """Wait until no routing input can still call ``slot``."""
