@@ -862,7 +862,9 @@ class Router:
         items = stream.items
         try:
             while True:
-                if not limiter.try_take():
+                if limiter.used < limiter.limit and not limiter._waiters:
+                    limiter.used += 1  # limiter.try_take(), inline: once per input
+                else:
                     await limiter.take()
                 try:
                     item = await anext(items)
