@@ -422,22 +422,6 @@ async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle
         raise first
 
 
-def _flow_inline(flow: _Flow) -> bool:
-    """Whether ``flow``'s first call can be made at once by the worker that pulled it.
-
-    That is: a synchronous in-process plugin with a free place, or a plugin that takes
-    submitted calls (the input then waits detached, for its answer or its turn).
-    """
-    slots = flow.slots
-    if not slots:
-        return True  # no plugin: delivered as it is
-    slot = slots[0]
-    if slot.now is None:
-        return slot.submit is not None
-    gate = slot.gate
-    return not gate._queue and gate._active < gate.capacity
-
-
 def _wake_puller(stream: _Stream) -> None:
     """Wake an idle worker to pull next, if one waits."""
     if stream.pull_lot:
@@ -900,7 +884,17 @@ class Router:
                     lane = snapshot.lane(item.type)
                 flow = _Flow(self, stream, snapshot, item, lane)
                 order.append(flow)
-                if _flow_inline(flow):
+                # Can its first call be made at once? A synchronous in-process one with a
+                # free place, or a submitted one (it then waits detached).
+                slots = lane[1]
+                if not slots:
+                    inline = True
+                elif (first := slots[0]).now is None:
+                    inline = first.submit is not None
+                else:
+                    gate = first.gate
+                    inline = not gate._queue and gate._active < gate.capacity
+                if inline:
                     # Its first call is a synchronous in-process one or a submitted one:
                     # route it here, and pull the next unless it must be awaited.
                     try:
@@ -1344,7 +1338,14 @@ class Router:
             start = flow.start = clock()
             slot.submit(message, start + slot.info.timeout, flow)
             return None
-        self._flow_settle(flow, straight.result())
+        # The end: _flow_settle and _leave, inline (once per input).
+        result = straight.result()
+        snapshot = flow.snapshot
+        snapshot.active -= 1
+        if not snapshot.active and snapshot is not self._current:
+            self._retire(snapshot)
+        if not stream.closed:
+            stream.settle(flow, result)
         return None
 
     def _flow_submit(self, flow: _Flow, slot: _Slot) -> None:
