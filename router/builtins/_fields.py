@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["MISSING", "FieldPathError", "get_field", "parse_path", "set_field"]
+__all__ = ["MISSING", "FieldPathError", "get_field", "parse_path", "replace_field", "set_field"]
 
 
 class _Missing:
@@ -53,6 +53,13 @@ def set_field(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[s
     Only the maps along the path are copied; everything else is shared with ``body``.
     Raises :class:`FieldPathError` naming the part of the path that holds a non-map.
     """
+    return replace_field(body, path, value)[0]
+
+
+def replace_field(
+    body: dict[str, Any], path: tuple[str, ...], value: Any
+) -> tuple[dict[str, Any], Any]:
+    """:func:`set_field`, and the value that was at ``path`` (MISSING if none), in one walk."""
     new = dict(body)
     old_map, new_map = body, new
     last = len(path) - 1
@@ -67,5 +74,6 @@ def set_field(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[s
         copied = dict(inner)
         new_map[key] = copied
         old_map, new_map = inner, copied
-    new_map[path[last]] = value
-    return new
+    key = path[last]
+    new_map[key] = value
+    return new, old_map.get(key, MISSING)

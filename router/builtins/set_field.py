@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from plugin_sdk import Message, OptionError, Plugin, Reply, error, handles, split_option
 
-from ._fields import FieldPathError, get_field, parse_path, set_field
+from ._fields import FieldPathError, parse_path, replace_field
 
 __all__ = ["CONVERTERS", "SetField", "parse_bytes_size", "parse_cpus"]
 
@@ -104,6 +104,10 @@ class SetField(Plugin):
     path: tuple[str, ...]
     kind: str = "str"
     strip: bool = False
+    _prefix: str
+    """``ENV_VAR=``, the start of the Env entry this looks for."""
+    _convert: Callable[[str], Any]
+    """The conversion of :attr:`kind` (looked up once, in ``configure``)."""
 
     def configure(self, option: str) -> None:
         """Parse ``ENV_VAR FIELD.PATH [TYPE] [--strip]``."""
@@ -129,6 +133,8 @@ class SetField(Plugin):
                 known = ", ".join(CONVERTERS)
                 raise OptionError(f"unknown type {args[2]!r} (known: {known})")
             self.kind = args[2]
+        self._prefix = env_var + "="
+        self._convert = CONVERTERS[self.kind]
 
     @handles("container.create")
     def apply(self, msg: Message) -> Message | Reply | None:
@@ -141,7 +147,7 @@ class SetField(Plugin):
             return None
         if not isinstance(env, list):
             return error(f"Env must be a list of 'NAME=value' strings, got {env!r}")
-        prefix = self.env_var + "="
+        prefix = self._prefix
         raw: str | None = None
         for item in env:
             if not isinstance(item, str):
@@ -151,21 +157,19 @@ class SetField(Plugin):
         if raw is None:
             return None
         try:
-            value = CONVERTERS[self.kind](raw)
+            value = self._convert(raw)
         except ValueError as exc:
             return error(f"env {self.env_var}={raw!r} is not a valid {self.kind}: {exc}")
         try:
-            new_body = set_field(body, self.path, value)
+            new_body, old = replace_field(body, self.path, value)
         except FieldPathError as exc:
             return error(f"cannot set {'.'.join(self.path)}: {exc}")
         if self.strip:
             new_body["Env"] = [e for e in env if not e.startswith(prefix)]
-        else:
+        elif type(old) is type(value) and old == value:
             # Unchanged when the field already holds the same value of the same type
             # (True == 1 in Python, but not in the body's JSON). Only the field is
             # compared: comparing whole bodies cost as much as the rest of the edit.
-            old = get_field(body, self.path)
-            if type(old) is type(value) and old == value:
-                return None
+            return None
         # Built directly: dataclasses.replace costs as much as the edit itself.
         return Message(msg.type, new_body, msg.id, msg.headers)
