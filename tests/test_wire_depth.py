@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin_sdk.wire import nesting
-from plugin_sdk.wire._state import may_nest_deeper, payload_too_deep
+from plugin_sdk.wire._state import _items_of, _items_of_each, may_nest_deeper, payload_too_deep
 
 
 def depth(value: Any) -> int:
@@ -73,3 +73,14 @@ def test_the_byte_scan_never_clears_a_frame_whose_payload_is_too_deep(
 def test_nesting_is_the_depth_up_to_the_limit(payload: Any, limit: int) -> None:
     assert nesting(payload, limit) == min(depth(payload), limit + 1)
     assert nesting(payload) == depth(payload)
+
+
+@settings(max_examples=200)
+@given(st.lists(payloads.filter(lambda p: isinstance(p, list | tuple | dict)), max_size=4))
+def test_a_level_s_items_are_the_same_from_the_gc_as_from_a_loop(level: list[Any]) -> None:
+    # The walk lists a level's items with gc.get_referents on CPython: every item of
+    # a list or tuple, every value of a map with text keys (as the loop does).
+    def ids(items: list[Any]) -> list[int]:
+        return sorted(map(id, items))
+
+    assert ids(_items_of(*level)) == ids(_items_of_each(level))

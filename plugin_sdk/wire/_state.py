@@ -6,6 +6,8 @@ both halves use.
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -73,30 +75,46 @@ _CONTAINERS: Final = frozenset({list, dict, tuple})
 """Types that nest on the wire (msgpack packs a tuple as an array)."""
 
 
+def _items_of_each(level: list[Any]) -> list[Any]:
+    """The items of every container of ``level`` (a map's values), in one list."""
+    items: list[Any] = []
+    extend = items.extend
+    for container in level:
+        extend(container.values() if type(container) is dict else container)
+    return items
+
+
+if sys.implementation.name == "cpython":
+    # CPython's list, tuple and dict visit every item (a dict: every value, and its
+    # keys unless they are all strings) for the garbage collector, so get_referents
+    # lists a whole level's items in C, without a Python loop per container. Nothing
+    # else is ever asked: only those three types are walked.
+    _items_of = gc.get_referents
+else:  # another Python: the plain loop
+
+    def _items_of(*level: Any) -> list[Any]:
+        return _items_of_each(list(level))
+
+
 def too_deep(obj: Any, budget: int) -> bool:
     """True if container ``obj`` nests deeper than ``budget`` levels (obj itself is one).
 
     Level by level rather than recursively: a batch of a hundred small messages is a
     few hundred containers, and a Python call per container cost more than the walk.
-    Map keys are not walked: a key that is a list or a map cannot be a Python dict
-    key, and msgpack decodes none (an array key is refused as unhashable), so a
-    peer refuses a frame with one whatever its depth.
+    Map keys are not walked as such (a key that is a list or a map cannot be a Python
+    dict key, and msgpack decodes none: an array key is refused as unhashable, so a
+    peer refuses a frame with one whatever its depth).
     """
     containers = _CONTAINERS
+    items_of = _items_of
     level = [obj]
     while True:
         if budget <= 0:
             return True
         budget -= 1
-        nested: list[Any] = []
-        push = nested.append
-        for container in level:
-            for item in container.values() if type(container) is dict else container:
-                if type(item) in containers:
-                    push(item)
-        if not nested:
+        level = [item for item in items_of(*level) if type(item) in containers]
+        if not level:
             return False
-        level = nested
 
 
 def nesting(obj: Any, limit: int = MAX_DEPTH_LIMIT) -> int:
@@ -108,19 +126,14 @@ def nesting(obj: Any, limit: int = MAX_DEPTH_LIMIT) -> int:
     if type(obj) not in _CONTAINERS:
         return 0
     containers = _CONTAINERS
+    items_of = _items_of
     level = [obj]
     depth = 0
     while level:
         if depth >= limit:
             return limit + 1
         depth += 1
-        nested: list[Any] = []
-        push = nested.append
-        for container in level:
-            for item in container.values() if type(container) is dict else container:
-                if type(item) in containers:
-                    push(item)
-        level = nested
+        level = [item for item in items_of(*level) if type(item) in containers]
     return depth
 
 
