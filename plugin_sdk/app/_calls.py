@@ -18,12 +18,13 @@ reference is whatever object the session layer makes of it, hence the type param
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from ..message import Message, MessageFormatError
 from ..reply import Reply, Verdict
-from ..wire import nesting
+from ..wire import CONTAINER_TYPES, nesting
 from ._errors import AppProtocolError, shown
 
 __all__ = [
@@ -189,8 +190,12 @@ def message_nesting(message: Message) -> int:
     """
     headers = message.headers
     inner = nesting(headers) if headers else 1
-    body = nesting(message.body)
-    return 1 + (body if body > inner else inner)
+    body = message.body
+    if type(body) in CONTAINER_TYPES:  # else it nests 0 deep: no call to find out
+        depth = nesting(body)
+        if depth > inner:
+            inner = depth
+    return 1 + inner
 
 
 def call_entry(call_id: int, message: Message) -> list[Any]:
@@ -234,43 +239,66 @@ def parse_answers(obj: object) -> list[tuple[int, Reply]]:
     if not isinstance(raw, list) or not raw:
         raise AppProtocolError(f"'replies' must be a non-empty list, got {shown(raw)}")
     answers: list[tuple[int, Reply]] = []
+    append = answers.append
     from_wire = Message.from_wire
+    verdicts = _VERDICTS
     for entry in raw:
-        # _is_call_id, inline: once per answer.
-        if not (
-            type(entry) is list and len(entry) == 4 and type(entry[0]) is int and entry[0] >= 1
-        ):
-            raise AppProtocolError(
-                "each answer must be [id, verdict, messages, reason] with an integer id >= 1,"
-                f" got {shown(entry)}"
-            )
-        call_id, raw_verdict, raw_messages, reason = entry
-        verdict = _VERDICTS.get(raw_verdict) if isinstance(raw_verdict, str) else None
-        if verdict is None:
-            choices = ", ".join(_VERDICTS)
-            raise AppProtocolError(
-                f"answer {call_id}: verdict must be one of {choices}, got {shown(raw_verdict)}"
-            )
-        if not isinstance(raw_messages, list):
-            raise AppProtocolError(
-                f"answer {call_id}: messages must be a list, got {shown(raw_messages)}"
-            )
-        if not isinstance(reason, str):
-            raise AppProtocolError(
-                f"answer {call_id}: reason must be a string, got {shown(reason)}"
-            )
-        if not raw_messages and not reason and verdict is _CONTINUE:
-            answers.append((call_id, _PASS))  # a plain pass: Reply is immutable, share one
-            continue
-        try:
-            if len(raw_messages) == 1:  # the usual answer: one message, no comprehension
-                messages: tuple[Message, ...] = (from_wire(raw_messages[0]),)
-            else:
-                messages = tuple([from_wire(m) for m in raw_messages])
-        except MessageFormatError:
-            raise AppProtocolError(_first_malformed(call_id, raw_messages)) from None
-        answers.append((call_id, Reply(verdict, messages, reason)))
+        # The usual answer, with exact type tests only; anything else (and every
+        # malformation, with its error) goes through _parse_answer.
+        if type(entry) is list and len(entry) == 4:
+            call_id, raw_verdict, raw_messages, reason = entry
+            if (
+                type(call_id) is int
+                and call_id >= 1
+                and type(raw_verdict) is str
+                and type(raw_messages) is list
+                and type(reason) is str
+                and (verdict := verdicts.get(raw_verdict)) is not None
+            ):
+                if not raw_messages:
+                    if not reason and verdict is _CONTINUE:
+                        append((call_id, _PASS))  # a plain pass: share one immutable Reply
+                    else:
+                        append((call_id, Reply(verdict, (), reason)))
+                    continue
+                if len(raw_messages) == 1:
+                    try:
+                        message = from_wire(raw_messages[0])
+                    except MessageFormatError:
+                        raise AppProtocolError(_first_malformed(call_id, raw_messages)) from None
+                    append((call_id, Reply(verdict, (message,), reason)))
+                    continue
+        append(_parse_answer(entry, from_wire))
     return answers
+
+
+def _parse_answer(entry: object, from_wire: Callable[[object], Message]) -> tuple[int, Reply]:
+    """One answer of a ``replies`` message, checked in full; AppProtocolError if bad."""
+    if not (isinstance(entry, list) and len(entry) == 4 and _is_call_id(entry[0])):
+        raise AppProtocolError(
+            "each answer must be [id, verdict, messages, reason] with an integer id >= 1,"
+            f" got {shown(entry)}"
+        )
+    call_id, raw_verdict, raw_messages, reason = entry
+    verdict = _VERDICTS.get(raw_verdict) if isinstance(raw_verdict, str) else None
+    if verdict is None:
+        choices = ", ".join(_VERDICTS)
+        raise AppProtocolError(
+            f"answer {call_id}: verdict must be one of {choices}, got {shown(raw_verdict)}"
+        )
+    if not isinstance(raw_messages, list):
+        raise AppProtocolError(
+            f"answer {call_id}: messages must be a list, got {shown(raw_messages)}"
+        )
+    if not isinstance(reason, str):
+        raise AppProtocolError(f"answer {call_id}: reason must be a string, got {shown(reason)}")
+    if not raw_messages and not reason and verdict is _CONTINUE:
+        return call_id, _PASS
+    try:
+        messages = tuple([from_wire(m) for m in raw_messages])
+    except MessageFormatError:
+        raise AppProtocolError(_first_malformed(call_id, raw_messages)) from None
+    return call_id, Reply(verdict, messages, reason)
 
 
 # Parsing runs without a ``where`` (formatting one per message cost half as much again

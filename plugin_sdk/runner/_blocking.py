@@ -271,7 +271,7 @@ class _Server:
                     reply = _handle_pending(message, reply)
                 answers.append(answer_entry(call_id, reply))
                 depth = self.answers_nesting
-                if depth is not None:
+                if depth is not None and reply.messages:
                     for m in reply.messages:
                         inner = message_nesting(m)
                         if inner > depth:

@@ -29,9 +29,11 @@ from ._frames import FrameType as FrameType
 from ._frames import Role as Role
 from ._refs import ChannelRef as ChannelRef
 from ._refs import RefKind as RefKind
+from ._state import CONTAINER_TYPES as CONTAINER_TYPES
 from ._state import nesting as nesting
 
 __all__ = [
+    "CONTAINER_TYPES",
     "DEFAULT_MAX_CHANNELS",
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_FRAME",

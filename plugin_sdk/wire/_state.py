@@ -71,8 +71,10 @@ class ChannelState:
         self.unacked = 0
 
 
-_CONTAINERS: Final = frozenset({list, dict, tuple})
-"""Types that nest on the wire (msgpack packs a tuple as an array)."""
+CONTAINER_TYPES: Final = frozenset({list, dict, tuple})
+"""Types that nest on the wire (msgpack packs a tuple as an array); anything else in a
+payload nests 0 deep."""
+_CONTAINERS: Final = CONTAINER_TYPES
 
 
 def _items_of_each(level: list[Any]) -> list[Any]:
