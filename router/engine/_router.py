@@ -1,10 +1,20 @@
 """The trio engine: runs the pure routing core over plugin handles.
 
-The :class:`~router.pipeline.Routing` state machine decides everything; this
-module only makes the calls it asks for (with the plugin's timeout and
-concurrency limit), measures them, and feeds the outcomes back. A single-branch
-pipeline runs inline in the task routing the input; tasks are spawned only where
-a reply fans out.
+The routing rules live in :mod:`router.pipeline`; this module makes the calls they
+ask for (with each plugin's timeout and concurrency limit), measures them, and feeds
+the outcomes back. An input takes one of two paths:
+
+* **Straight** (the common case): an input whose every reply is a pass or a
+  same-type replace is a :class:`~router.pipeline.Straight`, and nothing more while
+  it lasts. Synchronous in-process calls run inline; a subprocess call is submitted
+  with the input itself as its callback (a stream input, :class:`._flow.Flow`) or
+  awaited directly (``route()``). No ``Routing``, task, ticket or call record is made.
+* **General**: the first reply that needs more (a drop, a fan-out, a derived
+  message, a failure, a deadline header, an async handler, a plugin whose turn must
+  be waited for) *escalates* the input to a :class:`._job.Job` holding a
+  :class:`~router.pipeline.Routing` in the same state, which the rest of this module
+  drives: inline in the task routing the input, detached on callbacks for stream
+  inputs, and in tasks only where a reply fans out.
 
 Plugin-set edits swap an immutable snapshot (plan + handles). A routing input
 holds the snapshot it started with until it finishes, and a removed plugin is
@@ -16,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -27,15 +36,14 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 import trio
-from trio.lowlevel import ParkingLot, checkpoint_if_cancelled
+from trio.lowlevel import checkpoint_if_cancelled
 
-from plugin_sdk import Headers, Message, PluginInfo, Reply, Verdict
+from plugin_sdk import Message, PluginInfo, Reply, Verdict
 
 from ..handle import PluginHandle
 from ..pipeline import (
@@ -48,9 +56,24 @@ from ..pipeline import (
     Straight,
 )
 from ..result import Result
-from ._gate import FifoGate, Ticket
+from ._calls import (
+    DEADLINE,
+    DEADLINE_PASSED,
+    Attempt,
+    await_submitted,
+    awaited,
+    deadline_passed,
+    describe_exception,
+    expiry,
+    record,
+)
+from ._flow import Flow
+from ._gate import Ticket
 from ._inflight import InFlight
+from ._job import Job
+from ._snapshot import Slot, Snapshot
 from ._stats import PluginStats
+from ._stream import Pending, Place, Stream, wake_puller
 
 __all__ = ["Router"]
 
@@ -58,285 +81,6 @@ log = logging.getLogger("chanrouter.engine")
 T = TypeVar("T")
 
 _CONTINUE: Final = Verdict.CONTINUE
-_ERROR: Final = Verdict.ERROR
-_DROP: Final = Verdict.DROP
-
-Done = Callable[[Reply | None, str | None, bool], None]
-"""``done(reply, error, timed_out)``: how a submitted call reports its outcome."""
-Submit = Callable[[Message, float, Done], Callable[[], None] | None]
-"""``submit(message, expires, done)``: start a call that ``done`` reports, later, once.
-
-A handle may offer it beside ``call`` (router.exec's does). ``expires`` is the trio
-time at which the handle gives the call up and reports ``timed_out``; ``done`` runs
-exactly once, from a trio task, never inside ``submit``. ``submit`` may return an
-*abandon* function: called when the caller stops waiting before ``expires`` (it was
-cancelled), so that the handle can give the call up at once; it must only note that
-and return (it may run outside any task), and ``done`` may then never run.
-"""
-
-
-@dataclass(eq=False, slots=True)
-class _Slot:
-    """One registered handle with its limiter and counters."""
-
-    handle: PluginHandle
-    info: PluginInfo
-    gate: FifoGate
-    now: Callable[[Message], Reply | Awaitable[Reply]] | None
-    """The handle's ``call_now`` (in-process plugins): a reply without awaiting when
-    the plugin's handler is synchronous."""
-    submit: Submit | None
-    """The handle's ``submit`` (subprocess plugins): start a call and be called back
-    with its outcome, so a stream input waits for a plugin without a task of its own."""
-    stats: PluginStats = field(default_factory=PluginStats)
-
-    @classmethod
-    def of(cls, handle: PluginHandle) -> _Slot:
-        info = handle.info
-        now = getattr(handle, "call_now", None)
-        submit = getattr(handle, "submit", None)
-        return cls(
-            handle,
-            info,
-            FifoGate(info.concurrency),
-            now if callable(now) else None,
-            submit if callable(submit) else None,
-        )
-
-
-_LANES_MAX: Final = 4096
-"""Message types whose lanes a snapshot keeps: types come from the outside world."""
-
-Lane = tuple[tuple[PluginInfo, ...], tuple[_Slot, ...]]
-"""A type's pipeline and, position by position, the slots behind it."""
-
-
-@dataclass(eq=False, slots=True)
-class _Snapshot:
-    """The plugin set at one moment: an immutable plan and the handles behind it."""
-
-    plan: Plan
-    slots: dict[str, _Slot]
-    active: int = 0
-    drained: trio.Event = field(default_factory=trio.Event)
-    lanes: dict[str, Lane] = field(default_factory=dict)
-    """Per message type: its pipeline and its slots (what a straight input walks)."""
-
-    def lane(self, message_type: str) -> Lane:
-        """``message_type``'s pipeline and the slot at each of its positions."""
-        lane = self.lanes.get(message_type)
-        if lane is None:
-            if len(self.lanes) >= _LANES_MAX:
-                self.lanes.clear()
-            pipeline = self.plan.for_type(message_type)
-            lane = (pipeline, tuple([self.slots[info.name] for info in pipeline]))
-            self.lanes[message_type] = lane
-        return lane
-
-
-@dataclass(eq=False, slots=True)
-class _Job:
-    """One input being routed: its snapshot, its state machine, its first calls."""
-
-    snapshot: _Snapshot
-    routing: Routing
-    first: list[tuple[Call, Ticket]]
-    scope: trio.CancelScope | None = None
-    """The outermost fan-out nursery's scope (None until a reply fans out): cancelled
-    once the result is known, to stop branches that can no longer matter."""
-    waited: bool = False
-    """Whether routing this input ever waited (False: only synchronous calls ran)."""
-    stream: _Stream | None = None
-    """The stream this input came from: set, the input may *detach* (below)."""
-    detached: bool = False
-    """Routing this input is waiting for a submitted call, with no task waiting for it:
-    the call's callback carries it on, and its outcome goes to :attr:`stream`."""
-    pending: Place | None = None
-    """The input's place in :attr:`stream`'s order."""
-
-    def waits(self) -> None:
-        """This input is about to wait (a ``route()`` then need not checkpoint)."""
-        self.waited = True
-
-
-class _Pending:
-    """A stream input's place in the output order, and its outcome once known."""
-
-    __slots__ = ("holds", "outcome")
-
-    def __init__(self) -> None:
-        self.outcome: Result | BaseException | None = None
-        self.holds = True
-        """It holds an in-flight place (given back when it is yielded or abandoned)."""
-
-
-class _Flow(Straight):
-    """A stream input going straight down its pipeline: a :class:`Straight` with the
-    engine's bookkeeping.
-
-    The one object an input costs while every reply is a pass or a replace: its
-    routing state, its place in the stream's order (``outcome`` and ``holds``, as a
-    :class:`_Pending` has), and, while a subprocess plugin has its call, that call's
-    ``done`` callback (no ``_Job``, ``Routing``, ``Call``, ticket or ``_Attempt`` per
-    call). Anything else escalates it to a :class:`_Job`.
-    """
-
-    __slots__ = (
-        "holds",
-        "outcome",
-        "router",
-        "slot",
-        "slots",
-        "snapshot",
-        "start",
-        "stream",
-        "ticket",
-    )
-
-    def __init__(
-        self,
-        router: Router,
-        stream: _Stream,
-        snapshot: _Snapshot,
-        message: Message,
-        lane: Lane,
-    ) -> None:
-        pipeline, slots = lane
-        Straight.__init__(self, message, pipeline, router.max_messages)
-        self.outcome: Result | BaseException | None = None
-        self.holds = True
-        self.router = router
-        self.stream = stream
-        self.snapshot = snapshot
-        self.slots = slots
-        """The slot at each position of the input's pipeline."""
-        self.slot: _Slot | None = None
-        """The slot whose call is outstanding (or whose turn is awaited)."""
-        self.ticket: Ticket | None = None
-        """That call's place in line, when it had to queue for one (None: it took a free
-        place directly, without a ticket)."""
-        self.start = 0.0
-
-    def __call__(self, reply: Reply | None, error: str | None, timed_out: bool) -> None:
-        """The outstanding submitted call's ``done``: carry the input on.
-
-        The router's work, done here rather than in a method of its own: it runs once
-        per subprocess call.
-        """
-        router = self.router
-        stream = self.stream
-        stream.detached -= 1  # stream.reattach(), inline
-        if not stream.detached and stream.drained:
-            stream.drained.unpark_all()
-        slot = self.slot
-        assert slot is not None
-        duration = router._now() - self.start
-        ticket = self.ticket
-        if ticket is None:
-            gate = slot.gate
-            gate._active -= 1
-            if gate._queue:
-                gate._admit()
-        else:
-            self.ticket = None
-            ticket.release()
-        try:
-            if error is None and not timed_out and self.step(reply, duration):
-                stats = slot.stats
-                stats.handled += 1
-                stats.latencies.append(duration)
-                if self.position >= len(self.pipeline):
-                    # The end, without _flow_run's set-up: the usual case, one plugin.
-                    # (_flow_settle and _leave, inline.)
-                    result = self.result()
-                    snapshot = self.snapshot
-                    snapshot.active -= 1
-                    if not snapshot.active and snapshot is not router._current:
-                        router._retire(snapshot)
-                    if not stream.closed:
-                        stream.settle(self, result)
-                    return
-                work = router._flow_run(self)
-            else:
-                work = router._escalated_answered(self, slot, reply, error, timed_out, duration)
-        except Exception as exc:  # a bug, but never one that loses the input
-            router._flow_settle(self, exc)
-            return
-        if work is not None:
-            router._continue_in_task(*work)
-
-    def admitted(self) -> None:
-        """The outstanding call's turn at its plugin's gate has come."""
-        self.router._later(self.router._flow_admitted, self)
-
-
-Place = _Pending | _Flow
-"""An input's place in a stream's order: ``outcome`` and ``holds``."""
-
-
-class _Stream:
-    """One ``route_stream`` call: the inputs in pull order and who waits for what.
-
-    Workers take turns pulling (``pulling`` and ``pull_lot`` make a lock that costs
-    nothing when free), each routes what it pulled, and the consumer yields from the
-    head of ``order`` as soon as the head's outcome is known.
-    """
-
-    __slots__ = (
-        "closed",
-        "consumer",
-        "consumer_parked",
-        "detached",
-        "drained",
-        "exhausted",
-        "handed",
-        "items",
-        "order",
-        "pull_lot",
-        "pulling",
-        "served",
-    )
-
-    def __init__(self, items: AsyncIterable[Message | Result]) -> None:
-        self.items = aiter(items)
-        self.order: deque[Place] = deque()
-        self.pulling = False
-        self.pull_lot = ParkingLot()
-        self.handed: deque[tuple[Place, _Job]] = deque()
-        """Inputs pulled for an idle worker, which takes them in order."""
-        self.consumer = ParkingLot()
-        self.consumer_parked = False
-        """The consumer waits in :attr:`consumer` (a plain flag: read once per input)."""
-        self.exhausted = False
-        """No more inputs will be pulled (the end, an error, a bad item, or closed)."""
-        self.closed = False
-        """The consumer has gone: it will yield (and release) nothing more."""
-        self.served = False
-        """Every worker has exited: an outcome still unknown will never be known."""
-        self.detached = 0
-        """Inputs waiting on a callback (see ``_Job.detached``): the stream is not
-        served until they are settled."""
-        self.drained = ParkingLot()
-
-    def detach(self) -> None:
-        self.detached += 1
-
-    def reattach(self) -> None:
-        self.detached -= 1
-        if not self.detached and self.drained:
-            self.drained.unpark_all()
-
-    def settle(self, pending: Place, outcome: Result | BaseException) -> None:
-        pending.outcome = outcome
-        if self.consumer_parked and self.order[0] is pending:
-            self.consumer.unpark_all()
-
-    def finish(self) -> None:
-        self.exhausted = True
-        if self.consumer:
-            self.consumer.unpark_all()
-        if self.pull_lot:
-            self.pull_lot.unpark_all()  # idle workers: take what was handed out, or exit
 
 
 def _known_info(handle: PluginHandle) -> PluginInfo | None:
@@ -362,9 +106,9 @@ def _check_names(handles: Sequence[PluginHandle]) -> None:
         seen[info.name] = handle
 
 
-def _plan_of(slots: Sequence[_Slot]) -> Plan:
+def _plan_of(slots: Sequence[Slot]) -> Plan:
     """The plan for started handles, naming both handles on a duplicate name."""
-    seen: dict[str, _Slot] = {}
+    seen: dict[str, Slot] = {}
     for slot in slots:
         if slot.info.name in seen:
             raise PlanError(
@@ -418,29 +162,8 @@ async def _start_all(handles: Sequence[PluginHandle], started: list[PluginHandle
     if failures:
         first = failures[0]
         for other in failures[1:]:
-            first.add_note(f"another plugin also failed to start: {_describe_exception(other)}")
+            first.add_note(f"another plugin also failed to start: {describe_exception(other)}")
         raise first
-
-
-def _wake_puller(stream: _Stream) -> None:
-    """Wake an idle worker to pull next, if one waits."""
-    if stream.pull_lot:
-        stream.pull_lot.unpark()
-
-
-def _record(slot: _Slot, reply: Reply | None, error: str | None, duration: float) -> None:
-    """Count a call that ended (not by timing out) in its plugin's stats."""
-    if error is None and type(reply) is Reply and reply.verdict is _CONTINUE:
-        slot.stats.record_ok(duration)  # the usual call, without working out how it failed
-        return
-    failed = error is not None or not isinstance(reply, Reply) or reply.verdict == _ERROR
-    dropped = not failed and reply is not None and reply.verdict == _DROP
-    slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=False)
-
-
-def _describe_exception(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Router:
@@ -470,8 +193,8 @@ class Router:
         self.max_in_flight = max_in_flight
         self.max_messages = max_messages
         # Empty until started: a subprocess plugin's info is known after its handshake.
-        self._current = _Snapshot(Plan(), {})
-        self._retired: set[_Snapshot] = set()
+        self._current = Snapshot(Plan(), {})
+        self._retired: set[Snapshot] = set()
         self._in_flight = InFlight(max_in_flight)
         self._edit_lock = trio.Lock()
         self._nursery: trio.Nursery | None = None
@@ -491,8 +214,8 @@ class Router:
         started: list[PluginHandle] = []
         try:
             await _start_all(self._handles, started)
-            slots = [_Slot.of(handle) for handle in started]
-            self._current = _Snapshot(_plan_of(slots), {slot.info.name: slot for slot in slots})
+            slots = [Slot.of(handle) for handle in started]
+            self._current = Snapshot(_plan_of(slots), {slot.info.name: slot for slot in slots})
         except BaseException as exc:
             await self._stop_handles(reversed(started), after=exc)
             raise
@@ -526,7 +249,7 @@ class Router:
             handles = [slots[i.name].handle for i in reversed(self._current.plan.registered)]
             await self._stop_handles(handles, after=exc)
 
-    async def _stop_slots(self, slots: Iterable[_Slot]) -> None:
+    async def _stop_slots(self, slots: Iterable[Slot]) -> None:
         await self._stop_handles([slot.handle for slot in slots])
 
     async def _stop_handles(
@@ -546,7 +269,7 @@ class Router:
                     errors.append(exc)
         if after is not None:
             for error in errors:
-                after.add_note(f"stopping a plugin also failed: {_describe_exception(error)}")
+                after.add_note(f"stopping a plugin also failed: {describe_exception(error)}")
         elif errors:
             raise errors[0]
 
@@ -601,10 +324,10 @@ class Router:
         return result
 
     async def _route_straight(
-        self, snapshot: _Snapshot, straight: Straight, slots: tuple[_Slot, ...]
+        self, snapshot: Snapshot, straight: Straight, slots: tuple[Slot, ...]
     ) -> tuple[Result, bool]:
         """Route one input straight down its pipeline as far as it goes (see Straight),
-        then, if it must, as a :class:`_Job`; its result, and whether it ever waited.
+        then, if it must, as a :class:`Job`; its result, and whether it ever waited.
 
         Synchronous in-process calls run inline; a submitted call is awaited without
         a task or a cancel scope of its own (the handle enforces its expiry). This
@@ -614,7 +337,7 @@ class Router:
         clock = self._now
         ended: float | None = None  # as in _flow_run: the next synchronous call starts then
         waited = False
-        job: _Job | None = None
+        job: Job | None = None
         try:
             while straight.position < len(straight.pipeline):
                 slot = slots[straight.position]
@@ -622,7 +345,7 @@ class Router:
                 headers = message.headers
                 gate = slot.gate
                 if (
-                    (headers and _DEADLINE in headers)
+                    (headers and DEADLINE in headers)
                     or gate._queue
                     or gate._active >= gate.capacity
                 ):
@@ -636,7 +359,7 @@ class Router:
                         ended = clock()
                         job = self._escalate_straight(snapshot, straight)
                         self._complete_escalated(
-                            job, slot, None, _describe_exception(exc), False, ended - start
+                            job, slot, None, describe_exception(exc), False, ended - start
                         )
                         break
                     if not isinstance(outcome, Reply):
@@ -669,7 +392,7 @@ class Router:
                 start = clock()
                 expires = start + slot.info.timeout  # no deadline header: checked above
                 try:
-                    reply, error, timed_out = await _await_submitted(submit, message, expires)
+                    reply, error, timed_out = await await_submitted(submit, message, expires)
                 finally:
                     gate._active -= 1
                     if gate._queue:
@@ -699,14 +422,14 @@ class Router:
         assert result is not None  # only a stream input detaches
         return result, waited or job.waited
 
-    def _escalate_straight(self, snapshot: _Snapshot, straight: Straight) -> _Job:
-        """The :class:`_Job` taking over a ``route()`` input at its position."""
-        return _Job(snapshot, straight.escalate(snapshot.plan, hop_limit=self.hop_limit), [])
+    def _escalate_straight(self, snapshot: Snapshot, straight: Straight) -> Job:
+        """The :class:`Job` taking over a ``route()`` input at its position."""
+        return Job(snapshot, straight.escalate(snapshot.plan, hop_limit=self.hop_limit), [])
 
     def _complete_escalated(
         self,
-        job: _Job,
-        slot: _Slot,
+        job: Job,
+        slot: Slot,
         reply: Reply | None,
         error: str | None,
         timed_out: bool,
@@ -721,7 +444,7 @@ class Router:
             error = f"timed out after {slot.info.timeout:g}s"
             slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
         else:
-            _record(slot, reply, error, duration)
+            record(slot, reply, error, duration)
         following = routing.complete_next(
             call.token, reply, duration=duration, error=error, timed_out=timed_out
         )
@@ -739,7 +462,7 @@ class Router:
         if you stop early, so the background work stops at once.
         """
         nursery = self._running()
-        stream = _Stream(items)
+        stream = Stream(items)
         scope = trio.CancelScope()
         nursery.start_soon(self._serve_stream, stream, scope)
         order = stream.order
@@ -775,11 +498,11 @@ class Router:
             pending.holds = False
             self._in_flight.give_back()
 
-    def _release_held(self, stream: _Stream) -> None:
+    def _release_held(self, stream: Stream) -> None:
         for pending in stream.order:
             self._give_back(pending)
 
-    async def _serve_stream(self, stream: _Stream, scope: trio.CancelScope) -> None:
+    async def _serve_stream(self, stream: Stream, scope: trio.CancelScope) -> None:
         # A pool of workers rather than a task per input: each pulls an input, routes
         # it inline and pulls again, so a stream costs no task spawn per message.
         try:
@@ -798,19 +521,19 @@ class Router:
                 # The consumer left first: places taken since are ours to give back.
                 self._release_held(stream)
 
-    async def _stream_worker(self, stream: _Stream) -> None:
+    async def _stream_worker(self, stream: Stream) -> None:
         while True:
             pulled = await self._pull(stream)
             if pulled is None:
                 return
             first, second = pulled
-            if isinstance(first, _Job):
+            if isinstance(first, Job):
                 # A straight input that escalated to work that must be awaited: it is
                 # awaited here (no task spawned); the next puller was woken.
-                assert not isinstance(second, _Job)
+                assert not isinstance(second, Job)
                 await self._work(first, second)
                 continue
-            assert isinstance(second, _Job)
+            assert isinstance(second, Job)
             try:
                 outcome: Result | BaseException | None = await self._run(second)
             except Exception as exc:
@@ -819,11 +542,11 @@ class Router:
                 stream.settle(first, outcome)
 
     async def _pull(
-        self, stream: _Stream
-    ) -> tuple[Place, _Job] | tuple[_Job, Coroutine[Any, Any, None]] | None:
+        self, stream: Stream
+    ) -> tuple[Place, Job] | tuple[Job, Coroutine[Any, Any, None]] | None:
         """Pull and route inputs until one must be awaited; None once there are no more.
 
-        One worker pulls at a time. It routes each straight input (a :class:`_Flow`)
+        One worker pulls at a time. It routes each straight input (a :class:`Flow`)
         itself, inline, as far as it goes without waiting (to its result, or until it
         waits detached), and pulls the next, so a stream of such inputs costs no task
         switch each, and every input's first plugin call is made (or its place in line
@@ -858,7 +581,7 @@ class Router:
                     return None
                 except Exception as exc:
                     # The input stream broke: results so far come out first, then this.
-                    pending = _Pending()
+                    pending = Pending()
                     order.append(pending)
                     stream.settle(pending, exc)
                     stream.finish()
@@ -867,7 +590,7 @@ class Router:
                     limiter.give_back()  # cancelled: not in the order, so ours to free
                     raise
                 if type(item) is not Message and not isinstance(item, Message):
-                    pending = _Pending()
+                    pending = Pending()
                     order.append(pending)
                     if isinstance(item, Result):
                         stream.settle(pending, item)
@@ -882,7 +605,7 @@ class Router:
                 lane = snapshot.lanes.get(item.type)
                 if lane is None:
                     lane = snapshot.lane(item.type)
-                flow = _Flow(self, stream, snapshot, item, lane)
+                flow = Flow(self, stream, snapshot, item, lane)
                 order.append(flow)
                 # Can its first call be made at once? A synchronous in-process one with a
                 # free place, or a submitted one (it then waits detached).
@@ -918,15 +641,15 @@ class Router:
                 stream.pull_lot.unpark()
         finally:
             stream.pulling = False
-            _wake_puller(stream)
+            wake_puller(stream)
 
-    def _abandon(self, job: _Job) -> None:
+    def _abandon(self, job: Job) -> None:
         for _, ticket in job.first:
             ticket.release()
         self._leave(job.snapshot)
 
     @staticmethod
-    def _reserve(snapshot: _Snapshot, calls: list[Call]) -> list[tuple[Call, Ticket]]:
+    def _reserve(snapshot: Snapshot, calls: list[Call]) -> list[tuple[Call, Ticket]]:
         if len(calls) == 1:  # the usual case, without a comprehension's frame
             call = calls[0]
             return [(call, snapshot.slots[call.plugin].gate.reserve())]
@@ -934,7 +657,7 @@ class Router:
             return []
         return [(call, snapshot.slots[call.plugin].gate.reserve()) for call in calls]
 
-    async def _run(self, job: _Job) -> Result | None:
+    async def _run(self, job: Job) -> Result | None:
         """Route ``job`` to its result; None if it detached (it settles itself later)."""
         first = job.first
         try:
@@ -950,7 +673,7 @@ class Router:
             if not job.detached:
                 self._abandon(job)
 
-    async def _drive_all(self, job: _Job, calls: list[tuple[Call, Ticket]]) -> None:
+    async def _drive_all(self, job: Job, calls: list[tuple[Call, Ticket]]) -> None:
         if len(calls) == 1:
             await self._drive(job, *calls[0])
         elif calls:
@@ -962,7 +685,7 @@ class Router:
                     nursery.start_soon(self._drive, job, call, ticket)
                 await self._drive(job, *calls[0])
 
-    async def _drive(self, job: _Job, call: Call, ticket: Ticket) -> None:
+    async def _drive(self, job: Job, call: Call, ticket: Ticket) -> None:
         """Make ``call``, then the calls it leads to, inline while there is one.
 
         An in-process plugin whose turn has come is called inline: a synchronous
@@ -1000,15 +723,15 @@ class Router:
                     job.waits()
                     start = clock()
                     message = call.message
-                    expires = min(start + slot.info.timeout, _expiry(message, start))
+                    expires = min(start + slot.info.timeout, expiry(message, start))
                     if expires <= start:
-                        following = _deadline_passed(routing, slot, call, ticket)
+                        following = deadline_passed(routing, slot, call, ticket)
                     else:
                         try:
-                            answered = await _await_submitted(submit, message, expires)
+                            answered = await await_submitted(submit, message, expires)
                         finally:
                             ticket.release()  # idempotent; frees the turn if cancelled
-                        attempt = _Attempt(slot, call, ticket, start, expires)
+                        attempt = Attempt(slot, call, ticket, start, expires)
                         following = attempt.complete(routing, *answered, clock())
                     calls = self._reserve(snapshot, following)
                     continue
@@ -1073,7 +796,7 @@ class Router:
     def _call_sync(
         self,
         routing: Routing,
-        slot: _Slot,
+        slot: Slot,
         call: Call,
         ticket: Ticket | None,
         start: float,
@@ -1092,14 +815,14 @@ class Router:
         reply: Reply | None = None
         error: str | None = None
         # A message without headers has no deadline: no call to find that out, per hop.
-        expired = bool(message.headers) and _expiry(message, start) <= start
+        expired = bool(message.headers) and expiry(message, start) <= start
         if expired:
-            error = _DEADLINE_PASSED
+            error = DEADLINE_PASSED
         else:
             try:
                 outcome = slot.now(message)
             except Exception as exc:
-                error = _describe_exception(exc)
+                error = describe_exception(exc)
             else:
                 if not isinstance(outcome, Reply):
                     return outcome
@@ -1109,12 +832,12 @@ class Router:
         ended = clock()
         duration = ended - start
         if error is None and type(reply) is Reply and reply.verdict is _CONTINUE:
-            # _record's usual case, inline: this runs once per hop.
+            # record's usual case, inline: this runs once per hop.
             stats = slot.stats
             stats.handled += 1
             stats.latencies.append(duration)
         else:
-            _record(slot, reply, error, duration)
+            record(slot, reply, error, duration)
         following = routing.complete_next(
             call.token, reply, duration=duration, error=error, expired=expired
         )
@@ -1131,12 +854,12 @@ class Router:
     # needs a real wait (a fan-out, an async in-process handler) goes back to a task.
 
     @staticmethod
-    def _detachable(job: _Job) -> bool:
+    def _detachable(job: Job) -> bool:
         # Only a stream input (it has somewhere to settle) outside a fan-out (whose
         # nursery waits for its branches) may detach.
         return job.stream is not None and job.scope is None
 
-    def _submit(self, job: _Job, slot: _Slot, call: Call, ticket: Ticket) -> list[Call] | None:
+    def _submit(self, job: Job, slot: Slot, call: Call, ticket: Ticket) -> list[Call] | None:
         """Submit ``call`` and detach ``job`` (None); or the next calls if it ended at once.
 
         It ends at once when the message's deadline has passed.
@@ -1144,10 +867,10 @@ class Router:
         assert slot.submit is not None and job.stream is not None
         start = self._now()
         message = call.message
-        expires = min(start + slot.info.timeout, _expiry(message, start))
+        expires = min(start + slot.info.timeout, expiry(message, start))
         if expires <= start:
-            return _deadline_passed(job.routing, slot, call, ticket)
-        attempt = _Attempt(slot, call, ticket, start, expires)
+            return deadline_passed(job.routing, slot, call, ticket)
+        attempt = Attempt(slot, call, ticket, start, expires)
         attempt.job = job
         attempt.router = self
         slot.submit(message, expires, attempt)  # the attempt is the callback too
@@ -1155,8 +878,8 @@ class Router:
         job.stream.detach()
         return None
 
-    def _submitted(self, attempt: _Attempt) -> None:
-        """A submitted call has its outcome (see ``_Attempt.__call__``): carry the input on."""
+    def _submitted(self, attempt: Attempt) -> None:
+        """A submitted call has its outcome (see ``Attempt.__call__``): carry the input on."""
         job = attempt.job
         assert job is not None and attempt.outcome is not None
         self._reattach(job)
@@ -1168,20 +891,20 @@ class Router:
             return
         self._carry_on(job, calls)
 
-    def _admitted_now(self, turn: tuple[_Job, Call, Ticket]) -> None:
+    def _admitted_now(self, turn: tuple[Job, Call, Ticket]) -> None:
         """A detached input's turn at a plugin's gate has come."""
         job, call, ticket = turn
         self._reattach(job)
         self._carry_on(job, [(call, ticket)])
 
-    def _wait_turn(self, job: _Job, call: Call, ticket: Ticket) -> None:
+    def _wait_turn(self, job: Job, call: Call, ticket: Ticket) -> None:
         """Detach ``job`` until ``ticket`` is admitted (no task waits in line)."""
         assert job.stream is not None
         ticket.when_admitted(partial(self._later, self._admitted_now, (job, call, ticket)))
         job.detached = True
         job.stream.detach()
 
-    def _reattach(self, job: _Job) -> None:
+    def _reattach(self, job: Job) -> None:
         assert job.stream is not None
         job.detached = False
         job.stream.reattach()
@@ -1208,14 +931,14 @@ class Router:
         finally:
             self._running_soon = False
 
-    def _carry_on(self, job: _Job, calls: list[tuple[Call, Ticket]]) -> None:
+    def _carry_on(self, job: Job, calls: list[tuple[Call, Ticket]]) -> None:
         """Route a reattached input on from ``calls`` (reserved: its next calls)."""
         work = self._carry(job, calls)
         if work is not None:
             self._continue_in_task(job, work)
 
     def _carry(
-        self, job: _Job, calls: list[tuple[Call, Ticket]]
+        self, job: Job, calls: list[tuple[Call, Ticket]]
     ) -> Coroutine[Any, Any, None] | None:
         """Route a detachable input on from ``calls``, inline, as far as it goes.
 
@@ -1265,15 +988,15 @@ class Router:
 
     # -- straight inputs ---------------------------------------------------------
     #
-    # A stream input starts as a _Flow: a Straight (the pure core's common case) and
+    # A stream input starts as a Flow: a Straight (the pure core's common case) and
     # the slots of its pipeline. While every reply is a pass or a replace it needs no
     # other object: synchronous in-process calls run inline, a subprocess call is
     # submitted with the flow itself as its callback, and a turn at a busy gate is
     # waited for by callback too. Anything else (a drop, a fan-out, a failure, a
     # deadline header, an async handler, a handle with only call()) escalates it to a
-    # _Job at the same point, and the general machinery above takes over.
+    # Job at the same point, and the general machinery above takes over.
 
-    def _flow_run(self, flow: _Flow) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
+    def _flow_run(self, flow: Flow) -> tuple[Job, Coroutine[Any, Any, None]] | None:
         """Route ``flow`` on from its position, inline, as far as it goes without waiting.
 
         None when it settled or waits detached (a submitted call, a turn at a gate);
@@ -1295,7 +1018,7 @@ class Router:
             slot = slots[position]
             message = straight.message
             headers = message.headers
-            if headers and _DEADLINE in headers:
+            if headers and DEADLINE in headers:
                 return self._escalated(flow)  # deadlines are the general path's
             now = slot.now
             gate = slot.gate
@@ -1308,7 +1031,7 @@ class Router:
                 except Exception as exc:
                     ended = clock()
                     return self._escalated_answered(
-                        flow, slot, None, _describe_exception(exc), False, ended - start
+                        flow, slot, None, describe_exception(exc), False, ended - start
                     )
                 if type(reply) is not Reply and not isinstance(reply, Reply):
                     return self._escalated_awaiting(flow, slot, reply, start)
@@ -1316,7 +1039,7 @@ class Router:
                 duration = ended - start
                 if not straight.step(reply, duration):
                     return self._escalated_answered(flow, slot, reply, None, False, duration)
-                stats = slot.stats  # _record's usual case, inline: once per hop
+                stats = slot.stats  # record's usual case, inline: once per hop
                 stats.handled += 1
                 stats.latencies.append(duration)
                 position += 1
@@ -1348,7 +1071,7 @@ class Router:
             stream.settle(flow, result)
         return None
 
-    def _flow_submit(self, flow: _Flow, slot: _Slot) -> None:
+    def _flow_submit(self, flow: Flow, slot: Slot) -> None:
         """Submit the flow's current call (its place at the gate taken, detached)."""
         assert slot.submit is not None
         start = self._now()
@@ -1356,7 +1079,7 @@ class Router:
         expires = start + slot.info.timeout  # no deadline header: see _flow_run
         slot.submit(flow.message, expires, flow)
 
-    def _flow_admitted(self, flow: _Flow) -> None:
+    def _flow_admitted(self, flow: Flow) -> None:
         """A detached flow's turn at its plugin's gate has come: make the call."""
         slot = flow.slot
         assert slot is not None
@@ -1373,22 +1096,22 @@ class Router:
             flow.stream.reattach()
             self._flow_settle(flow, exc)
 
-    def _flow_settle(self, flow: _Flow, outcome: Result | BaseException) -> None:
+    def _flow_settle(self, flow: Flow, outcome: Result | BaseException) -> None:
         self._leave(flow.snapshot)
         stream = flow.stream
         if not stream.closed:
             stream.settle(flow, outcome)
 
-    def _escalate(self, flow: _Flow) -> _Job:
-        """The :class:`_Job` taking over ``flow`` at its position (call not made yet).
+    def _escalate(self, flow: Flow) -> Job:
+        """The :class:`Job` taking over ``flow`` at its position (call not made yet).
 
         The job inherits the flow's hold on its snapshot, its stream and its place in
         the order (the flow itself).
         """
         routing = flow.escalate(flow.snapshot.plan, hop_limit=self.hop_limit)
-        return _Job(flow.snapshot, routing, [], stream=flow.stream, pending=flow)
+        return Job(flow.snapshot, routing, [], stream=flow.stream, pending=flow)
 
-    def _escalated(self, flow: _Flow) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
+    def _escalated(self, flow: Flow) -> tuple[Job, Coroutine[Any, Any, None]] | None:
         """Escalate ``flow`` before its current call and route it on (see :meth:`_carry`)."""
         job = self._escalate(flow)
         work = self._carry(job, self._reserve(job.snapshot, job.routing.pending()))
@@ -1396,13 +1119,13 @@ class Router:
 
     def _escalated_answered(
         self,
-        flow: _Flow,
-        slot: _Slot,
+        flow: Flow,
+        slot: Slot,
         reply: Reply | None,
         error: str | None,
         timed_out: bool,
         duration: float,
-    ) -> tuple[_Job, Coroutine[Any, Any, None]] | None:
+    ) -> tuple[Job, Coroutine[Any, Any, None]] | None:
         """Escalate ``flow`` with its current call's outcome, which Straight could not
         take, and route it on (see :meth:`_carry`)."""
         job = self._escalate(flow)
@@ -1413,7 +1136,7 @@ class Router:
             error = f"timed out after {slot.info.timeout:g}s"
             slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
         else:
-            _record(slot, reply, error, duration)
+            record(slot, reply, error, duration)
         following = routing.complete_next(
             call.token, reply, duration=duration, error=error, timed_out=timed_out
         )
@@ -1421,8 +1144,8 @@ class Router:
         return None if work is None else (job, work)
 
     def _escalated_awaiting(
-        self, flow: _Flow, slot: _Slot, pending: Awaitable[Reply], start: float
-    ) -> tuple[_Job, Coroutine[Any, Any, None]]:
+        self, flow: Flow, slot: Slot, pending: Awaitable[Reply], start: float
+    ) -> tuple[Job, Coroutine[Any, Any, None]]:
         """Escalate ``flow`` whose in-process call turned out async: await it, then on."""
         job = self._escalate(flow)
         (call,) = job.routing.pending()
@@ -1430,7 +1153,7 @@ class Router:
         ticket = slot.gate.reserve()
         return job, self._await_now(job, slot, call, ticket, pending, start)
 
-    async def _work(self, job: _Job, work: Coroutine[Any, Any, None]) -> None:
+    async def _work(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
         """Await an escalated input's ``work`` in this worker, then settle it."""
         try:
             await work
@@ -1445,8 +1168,8 @@ class Router:
 
     async def _await_now(
         self,
-        job: _Job,
-        slot: _Slot,
+        job: Job,
+        slot: Slot,
         call: Call,
         ticket: Ticket,
         pending: Awaitable[Reply],
@@ -1457,7 +1180,7 @@ class Router:
         if not routing.done:
             await self._drive_all(job, self._reserve(job.snapshot, routing.pending()))
 
-    def _continue_in_task(self, job: _Job, work: Coroutine[Any, Any, None]) -> None:
+    def _continue_in_task(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
         """Hand a detached input's next step, which must wait, to a task of its own.
 
         The task counts as a detachment of its own (the stream is not served while it
@@ -1477,7 +1200,7 @@ class Router:
             if nursery is not None:
                 stream.reattach()
 
-    async def _task(self, job: _Job, work: Coroutine[Any, Any, None]) -> None:
+    async def _task(self, job: Job, work: Coroutine[Any, Any, None]) -> None:
         stream = job.stream
         assert stream is not None
         try:
@@ -1485,7 +1208,7 @@ class Router:
         finally:
             stream.reattach()
 
-    def _settle(self, job: _Job, error: Exception | None) -> None:
+    def _settle(self, job: Job, error: Exception | None) -> None:
         """A detached input's routing ended (or broke with ``error``): settle it."""
         stream = job.stream
         assert stream is not None and job.pending is not None
@@ -1500,7 +1223,7 @@ class Router:
             stream.settle(job.pending, outcome)
 
     async def _call_now(
-        self, routing: Routing, slot: _Slot, call: Call, ticket: Ticket
+        self, routing: Routing, slot: Slot, call: Call, ticket: Ticket
     ) -> list[Call]:
         """Call an in-process plugin once its turn comes; return the calls that follow.
 
@@ -1521,23 +1244,23 @@ class Router:
     async def _finish_now(
         self,
         routing: Routing,
-        slot: _Slot,
+        slot: Slot,
         call: Call,
         ticket: Ticket,
         pending: Awaitable[Reply],
         start: float,
     ) -> None:
         """Await an in-process plugin's async answer under its timeout, then report it."""
-        expires = _expiry(call.message, start)
+        expires = expiry(call.message, start)
         try:
-            reply, error, timed_out, expired = await _awaited(slot, pending, start, expires)
+            reply, error, timed_out, expired = await awaited(slot, pending, start, expires)
         finally:
             ticket.release()
         duration = self._now() - start
         if timed_out:
             slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
         else:
-            _record(slot, reply, error, duration)
+            record(slot, reply, error, duration)
         routing.complete(
             call.token,
             reply,
@@ -1548,7 +1271,7 @@ class Router:
         )
 
     async def _drive_awaited(
-        self, job: _Job, call: Call, ticket: Ticket
+        self, job: Job, call: Call, ticket: Ticket
     ) -> list[tuple[Call, Ticket]]:
         """Make awaited calls inline while there is one; return the calls that follow.
 
@@ -1570,7 +1293,7 @@ class Router:
                         timer.deadline = math.inf  # waiting for a turn is not the call
                         await ticket.enter()
                     start = self._now()
-                    expires = _expiry(call.message, start)
+                    expires = expiry(call.message, start)
                     # Only this call runs until the next one moves the deadline on:
                     # what happens between calls never yields, so it cannot time out.
                     timer.deadline = min(start + slot.info.timeout, expires)
@@ -1578,16 +1301,16 @@ class Router:
                     error: str | None = None
                     expired = expires <= start
                     if expired:
-                        error = _DEADLINE_PASSED
+                        error = DEADLINE_PASSED
                     else:
                         try:
                             reply = await slot.handle.call(call.message)
                         except Exception as exc:
-                            error = _describe_exception(exc)
+                            error = describe_exception(exc)
                 finally:
                     ticket.release()
                 duration = self._now() - start
-                _record(slot, reply, error, duration)
+                record(slot, reply, error, duration)
                 routing.complete(
                     call.token,
                     reply,
@@ -1608,7 +1331,7 @@ class Router:
         # message's own deadline passed during it.
         duration = self._now() - start
         expired = expires < start + slot.info.timeout
-        error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
+        error = DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
         slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
         routing.complete(
             call.token,
@@ -1624,24 +1347,24 @@ class Router:
 
     # -- editing the plugin set ------------------------------------------------
 
-    def _swap(self, new: _Snapshot) -> None:
+    def _swap(self, new: Snapshot) -> None:
         old, self._current = self._current, new
         if old.active:
             self._retired.add(old)
         else:
             old.drained.set()
 
-    def _leave(self, snapshot: _Snapshot) -> None:
+    def _leave(self, snapshot: Snapshot) -> None:
         snapshot.active -= 1
         if snapshot.active == 0 and snapshot is not self._current:
             self._retire(snapshot)
 
-    def _retire(self, snapshot: _Snapshot) -> None:
+    def _retire(self, snapshot: Snapshot) -> None:
         """``snapshot`` is no longer current and its last input is done."""
         self._retired.discard(snapshot)
         snapshot.drained.set()
 
-    async def _drain(self, slot: _Slot) -> None:
+    async def _drain(self, slot: Slot) -> None:
         """Wait until no routing input can still call ``slot``."""
         for snapshot in list(self._retired):
             if slot in snapshot.slots.values():
@@ -1659,13 +1382,13 @@ class Router:
                 self._current.plan.with_added(info, position)  # refuse before starting
             await handle.start()
             try:
-                slot = _Slot.of(handle)
+                slot = Slot.of(handle)
                 snapshot = self._current
                 plan = snapshot.plan.with_added(slot.info, position)
             except BaseException as exc:
                 await self._stop_handles([handle], after=exc)
                 raise
-            self._swap(_Snapshot(plan, {**snapshot.slots, slot.info.name: slot}))
+            self._swap(Snapshot(plan, {**snapshot.slots, slot.info.name: slot}))
 
     async def remove(self, name: str) -> PluginHandle:
         """Unregister ``name``; stop it once inputs that may still call it are done."""
@@ -1675,7 +1398,7 @@ class Router:
             plan = snapshot.plan.without(name)
             slot = snapshot.slots[name]
             slots = {n: s for n, s in snapshot.slots.items() if n != name}
-            self._swap(_Snapshot(plan, slots))
+            self._swap(Snapshot(plan, slots))
             await self._drain(slot)
             await self._stop_slots([slot])
             return slot.handle
@@ -1688,7 +1411,7 @@ class Router:
             self._current.plan.with_replaced(name, info or self._current.plan.get(name))
             await handle.start()
             try:
-                new = _Slot.of(handle)
+                new = Slot.of(handle)
                 snapshot = self._current
                 plan = snapshot.plan.with_replaced(name, new.info)
             except BaseException as exc:
@@ -1697,7 +1420,7 @@ class Router:
             old = snapshot.slots[name]
             slots = {n: s for n, s in snapshot.slots.items() if n != name}
             slots[new.info.name] = new
-            self._swap(_Snapshot(plan, slots))
+            self._swap(Snapshot(plan, slots))
             await self._drain(old)
             await self._stop_slots([old])
             return old.handle
@@ -1709,137 +1432,5 @@ class Router:
         """
         snapshot = self._current
         plan = snapshot.plan.reordered(names)
-        self._swap(_Snapshot(plan, dict(snapshot.slots)))
+        self._swap(Snapshot(plan, dict(snapshot.slots)))
         return plan
-
-
-_DEADLINE_PASSED: Final = "the message's deadline passed"
-_DEADLINE: Final = Headers.DEADLINE
-
-
-async def _awaited(
-    slot: _Slot, pending: Awaitable[Reply], start: float, expires: float
-) -> tuple[Reply | None, str | None, bool, bool]:
-    """Await an in-process plugin's async answer under its timeout.
-
-    Returns (reply, error, timed_out, expired) for :meth:`Routing.complete`.
-    """
-    timeout = slot.info.timeout
-    with trio.CancelScope(deadline=min(start + timeout, expires)):
-        try:
-            return await pending, None, False, False
-        except Exception as exc:
-            return None, _describe_exception(exc), False, False
-    # Reached only when the scope caught its own cancellation: the call overran.
-    expired = expires < start + timeout
-    return None, _DEADLINE_PASSED if expired else f"timed out after {timeout:g}s", True, expired
-
-
-def _deadline_passed(routing: Routing, slot: _Slot, call: Call, ticket: Ticket) -> list[Call]:
-    """End a call whose message's deadline passed before it could start; the next calls."""
-    ticket.release()
-    _record(slot, None, _DEADLINE_PASSED, 0.0)
-    return routing.complete_next(
-        call.token, None, duration=0.0, error=_DEADLINE_PASSED, expired=True
-    )
-
-
-class _Attempt:
-    """A call handed to a plugin's ``submit``: what reporting its outcome needs.
-
-    For a detached input it is also the ``done`` callback given to ``submit`` (no
-    ``partial`` or closure per call): ``job`` and ``router`` are set, and calling it
-    keeps the outcome and queues :meth:`Router._submitted`.
-    """
-
-    __slots__ = ("call", "expires", "job", "outcome", "router", "slot", "start", "ticket")
-
-    def __init__(
-        self, slot: _Slot, call: Call, ticket: Ticket, start: float, expires: float
-    ) -> None:
-        self.slot = slot
-        self.call = call
-        self.ticket = ticket
-        self.start = start
-        self.expires = expires
-        self.job: _Job | None = None
-        self.router: Router | None = None
-        self.outcome: tuple[Reply | None, str | None, bool] | None = None
-
-    def __call__(self, reply: Reply | None, error: str | None, timed_out: bool) -> None:
-        router = self.router
-        assert router is not None
-        self.outcome = (reply, error, timed_out)
-        router._later(router._submitted, self)
-
-    def complete(
-        self,
-        routing: Routing,
-        reply: Reply | None,
-        error: str | None,
-        timed_out: bool,
-        now: float,
-    ) -> list[Call]:
-        """Report the outcome at ``now`` to ``routing`` (and the plugin's stats); the next calls."""
-        slot, start, expires = self.slot, self.start, self.expires
-        self.ticket.release()
-        duration = now - start
-        expired = False
-        if timed_out:
-            expired = expires < start + slot.info.timeout
-            error = _DEADLINE_PASSED if expired else f"timed out after {slot.info.timeout:g}s"
-            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
-        else:
-            _record(slot, reply, error, duration)
-        return routing.complete_next(
-            self.call.token,
-            reply,
-            duration=duration,
-            error=error,
-            timed_out=timed_out,
-            expired=expired,
-        )
-
-
-async def _await_submitted(
-    submit: Submit, message: Message, expires: float
-) -> tuple[Reply | None, str | None, bool]:
-    """Submit a call and wait for its outcome, without a cancel scope of our own.
-
-    The handle enforces ``expires`` itself. If this wait is cancelled from outside,
-    the call is abandoned at the handle (when it offers that) and its later outcome
-    is dropped.
-    """
-    task = trio.lowlevel.current_task()
-    box: list[tuple[Reply | None, str | None, bool] | None] = []
-
-    def done(reply: Reply | None, error: str | None, timed_out: bool) -> None:
-        if not box:  # else the wait was given up
-            box.append((reply, error, timed_out))
-            trio.lowlevel.reschedule(task)
-
-    def abort(_: object) -> trio.lowlevel.Abort:
-        box.append(None)
-        if abandon is not None:
-            abandon()  # the plugin may stop the call (and free its place) now
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    abandon = submit(message, expires, done)
-    await trio.lowlevel.wait_task_rescheduled(abort)
-    outcome = box[0]
-    assert outcome is not None
-    return outcome
-
-
-_NUMBER: Final = (int, float)  # a tuple: ``int | float`` builds a union object per call
-
-
-def _expiry(message: Message, now: float) -> float:
-    """The message's ``deadline`` header (epoch seconds) on trio's clock, or +inf."""
-    headers = message.headers
-    if not headers:
-        return math.inf  # the usual case, without a lookup
-    deadline = headers.get(Headers.DEADLINE)
-    if not isinstance(deadline, _NUMBER) or isinstance(deadline, bool):
-        return math.inf
-    return now + (deadline - time.time())
