@@ -39,6 +39,8 @@ from plugin_sdk.wire import (
 from .cpu import process_cpu_ns
 from .fdpipes import FdChild, spawn_fd34
 
+__all__ = ["PluginPeer", "drive", "main", "spawn_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,7 +69,12 @@ def _spawn(argv: list[str], sdk_path: str | None, runner: str | None) -> FdChild
         os.environ.update(saved)
 
 
-class _Plugin:
+def spawn_plugin(argv: list[str]) -> FdChild:
+    """Start ``argv`` as a plugin over FD 3/4 with this checkout's SDK."""
+    return _spawn(argv, None, None)
+
+
+class PluginPeer:
     """A router's minimal side of one plugin session, over blocking pipes."""
 
     def __init__(self, child: FdChild, app: int) -> None:
@@ -150,7 +157,7 @@ class _Raw:
         return sum(1 for _ in self.unpacker), b""
 
 
-def _drive(peer: _Plugin | _Raw, calls: int, window: int, body: bytes) -> int:
+def drive(peer: PluginPeer | _Raw, calls: int, window: int, body: bytes) -> int:
     """Make ``calls`` calls, ``window`` in flight; return the child's CPU ns meanwhile.
 
     Writes are non-blocking and interleaved with reads: with large messages in flight a
@@ -199,15 +206,15 @@ def main() -> None:
     raw = str(ROOT / "bench" / "raw_echo.py")
     plugin_child = _spawn([sys.executable, echo, "echo"], args.sdk_path, args.runner)
     raw_child = _spawn([sys.executable, raw], None, None)
-    plugin = _Plugin(plugin_child, args.app)
+    plugin = PluginPeer(plugin_child, args.app)
     plugin.batch_bytes = min(args.batch_bytes, plugin.conn.peer_max_frame // 2)
     raw_peer = _Raw(raw_child)
-    _drive(plugin, 2000, args.window, body)  # warm-up
-    _drive(raw_peer, 2000, args.window, body)
+    drive(plugin, 2000, args.window, body)  # warm-up
+    drive(raw_peer, 2000, args.window, body)
     ratios, plugin_us, raw_us = [], [], []
     for _ in range(args.passes):
-        p = _drive(plugin, args.calls, args.window, body) / args.calls / 1000
-        r = _drive(raw_peer, args.calls, args.window, body) / args.calls / 1000
+        p = drive(plugin, args.calls, args.window, body) / args.calls / 1000
+        r = drive(raw_peer, args.calls, args.window, body) / args.calls / 1000
         plugin_us.append(p)
         raw_us.append(r)
         ratios.append(p / r)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,3 +129,27 @@ def test_a_slice_holds_two_windows_and_a_run_has_fewer_than_twice_the_slices_ask
     size = slice_size(count, slices, window)
     assert size >= 2 * window
     assert count // size < 2 * slices  # rounding may add slices, never double them
+
+
+@pytest.mark.parametrize("case", ["builtin3", "exec1", "plugin"])
+def test_each_instruction_count_workload_runs_natively(case: str) -> None:
+    # What bench.instructions runs under callgrind (valgrind itself is too slow here).
+    subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--run", case, "20"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def test_an_unknown_instruction_count_case_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "unknown case(s) nope" in done.stderr
