@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 import trio
@@ -20,7 +20,7 @@ from routing_model import (
     observed,
     scripted_plugins,
 )
-from submit_handles import SubmitHandle, SyncHandle
+from submit_handles import Done, SubmitHandle, SyncHandle
 
 import router
 from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply
@@ -287,3 +287,42 @@ async def test_a_lone_next_call_that_turns_out_async_is_awaited_under_its_timeou
     assert [res.status for res in delivered] == [Status.DELIVERED] * 3
     assert [h.plugin for h in one.trace] == ["first", "fine", "after"]
     assert after.seen == [*(f"m{i}" for i in range(3)), one.input_id]
+
+
+class _SubmitRaises(SubmitHandle):
+    """A buggy handle: ``submit`` raises for odd bodies instead of starting the call."""
+
+    def submit(self, message: Message, expires: float, done: Done) -> Callable[[], None]:
+        if message.body % 2:
+            raise RuntimeError(f"submit broke on {message.id}")
+        return super().submit(message, expires, done)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("deadline", [False, True], ids=["straight", "general"])
+async def test_a_submit_that_raises_is_a_failed_call_and_frees_its_place(
+    concurrency: int, deadline: bool
+) -> None:
+    # Streamed and one at a time, straight or (with a deadline header) on the general
+    # path: every input still gets its one result, the place at the plugin's gate is
+    # given back, and the stream ends (nothing left detached).
+    headers = {Headers.DEADLINE: time.time() + 3600} if deadline else {}
+    failing = _SubmitRaises(_echo("failing", concurrency=concurrency))
+    skipping = _SubmitRaises(_echo("skipping", concurrency=concurrency, on_error=OnError.SKIP))
+    for handle in (failing, skipping):
+        async with router.open([handle], max_in_flight=8) as r:
+            with trio.fail_after(5):
+                inputs = _messages(6, **headers)
+                streamed = [res async for res in r.route_stream(_items(inputs))]
+                one = [await r.route(m) for m in _messages(2, **headers)]
+        for result in [*streamed, *one]:
+            odd = int(result.input_id[1:]) % 2
+            if not odd:
+                assert result.status is Status.DELIVERED
+            elif handle is failing:
+                assert result.status is Status.FAILED
+                assert result.reason == f"RuntimeError: submit broke on {result.input_id}"
+            else:
+                assert result.status is Status.DELIVERED
+                assert [h.verdict for h in result.trace] == ["skip"]
+        assert r.stats()[handle.info.name].handled == 8

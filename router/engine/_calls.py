@@ -155,7 +155,7 @@ async def await_submitted(
 
     The handle enforces ``expires`` itself. If this wait is cancelled from outside,
     the call is abandoned at the handle (when it offers that) and its later outcome
-    is dropped.
+    is dropped. A ``submit`` that raises makes a failed call with that error.
     """
     task = trio.lowlevel.current_task()
     box: list[tuple[Reply | None, str | None, bool] | None] = []
@@ -171,7 +171,10 @@ async def await_submitted(
             abandon()  # the plugin may stop the call (and free its place) now
         return trio.lowlevel.Abort.SUCCEEDED
 
-    abandon = submit(message, expires, done)
+    try:
+        abandon = submit(message, expires, done)
+    except Exception as exc:  # the handle's bug: a failed call, not a lost message
+        return None, describe_exception(exc), False
     await trio.lowlevel.wait_task_rescheduled(abort)
     outcome = box[0]
     assert outcome is not None

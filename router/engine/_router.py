@@ -873,7 +873,12 @@ class Router:
         attempt = Attempt(slot, call, ticket, start, expires)
         attempt.job = job
         attempt.router = self
-        slot.submit(message, expires, attempt)  # the attempt is the callback too
+        try:
+            slot.submit(message, expires, attempt)  # the attempt is the callback too
+        except Exception as exc:  # the handle's bug: a failed call, not a lost message
+            return attempt.complete(
+                job.routing, None, describe_exception(exc), False, self._now()
+            )
         job.detached = True
         job.stream.detach()
         return None
@@ -1059,7 +1064,10 @@ class Router:
                 gate._active += 1  # the free place, without a ticket
             # _flow_submit, inline. No deadline header: the plugin's timeout only.
             start = flow.start = clock()
-            slot.submit(message, start + slot.info.timeout, flow)
+            try:
+                slot.submit(message, start + slot.info.timeout, flow)
+            except Exception as exc:
+                return self._flow_submit_failed(flow, slot, exc)
             return None
         # The end: _flow_settle and _leave, inline (once per input).
         result = straight.result()
@@ -1071,13 +1079,38 @@ class Router:
             stream.settle(flow, result)
         return None
 
-    def _flow_submit(self, flow: Flow, slot: Slot) -> None:
-        """Submit the flow's current call (its place at the gate taken, detached)."""
+    def _flow_submit(
+        self, flow: Flow, slot: Slot
+    ) -> tuple[Job, Coroutine[Any, Any, None]] | None:
+        """Submit the flow's current call (its place at the gate taken, detached);
+        what ``_flow_run`` returns, should the handle's ``submit`` raise."""
         assert slot.submit is not None
         start = self._now()
         flow.start = start
         expires = start + slot.info.timeout  # no deadline header: see _flow_run
-        slot.submit(flow.message, expires, flow)
+        try:
+            slot.submit(flow.message, expires, flow)
+        except Exception as exc:
+            return self._flow_submit_failed(flow, slot, exc)
+        return None
+
+    def _flow_submit_failed(
+        self, flow: Flow, slot: Slot, exc: Exception
+    ) -> tuple[Job, Coroutine[Any, Any, None]] | None:
+        """The handle's ``submit`` raised: no call is out, so the flow is attached again
+        and its place given back, and the call failed with that error (the plugin's
+        ``on_error`` decides), as a raising ``call()`` would."""
+        flow.stream.reattach()
+        ticket = flow.ticket
+        if ticket is None:
+            gate = slot.gate
+            gate._active -= 1
+            if gate._queue:
+                gate._admit()
+        else:
+            flow.ticket = None
+            ticket.release()
+        return self._escalated_answered(flow, slot, None, describe_exception(exc), False, 0.0)
 
     def _flow_admitted(self, flow: Flow) -> None:
         """A detached flow's turn at its plugin's gate has come: make the call."""
@@ -1091,10 +1124,12 @@ class Router:
             self._leave(flow.snapshot)
             return
         try:
-            self._flow_submit(flow, slot)
+            work = self._flow_submit(flow, slot)
         except Exception as exc:  # a bug, but never one that loses the input
-            flow.stream.reattach()
             self._flow_settle(flow, exc)
+            return
+        if work is not None:
+            self._continue_in_task(*work)
 
     def _flow_settle(self, flow: Flow, outcome: Result | BaseException) -> None:
         self._leave(flow.snapshot)
