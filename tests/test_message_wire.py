@@ -65,3 +65,16 @@ def test_an_unknown_field_is_refused_beside_the_type_alone() -> None:
 @given(st.builds(Message, st.text(min_size=1, max_size=3), _values, st.text(max_size=3)))
 def test_to_wire_round_trips(message: Message) -> None:
     assert Message.from_wire(message.to_wire()) == message
+
+
+def test_the_usual_shape_builds_the_same_message_as_the_constructor_and_a_subclass_its_own() -> (
+    None
+):
+    wire = {"type": "t", "body": [1], "id": "m1", "headers": {"h": 1}}
+    made = Message.from_wire(wire)
+    assert type(made) is Message and made == Message("t", [1], "m1", {"h": 1})
+
+    class Traced(Message):
+        pass
+
+    assert type(Traced.from_wire(wire)) is Traced

@@ -149,23 +149,23 @@ def _parse_calls(raw: object) -> CallBatch:
     if not isinstance(raw, list) or not raw:
         raise AppProtocolError(f"'call' request needs a non-empty 'calls' list, got {shown(raw)}")
     calls: list[tuple[int, Message | AppProtocolError]] = []
+    append = calls.append
     skipped: list[str] = []
     from_wire = Message.from_wire
     for entry in raw:
         # _is_call_id, inline: once per call.
-        if not (
-            type(entry) is list and len(entry) == 2 and type(entry[0]) is int and entry[0] >= 1
-        ):
-            skipped.append(
-                f"each call must be [id, message] with an integer id >= 1, got {shown(entry)}"
-            )
-            continue
-        call_id = entry[0]
-        try:
-            message: Message | AppProtocolError = from_wire(entry[1])
-        except MessageFormatError:
-            message = AppProtocolError(_why_malformed(entry[1], f"call {call_id} message"))
-        calls.append((call_id, message))
+        if type(entry) is list and len(entry) == 2:
+            call_id, wire = entry
+            if type(call_id) is int and call_id >= 1:
+                try:
+                    message: Message | AppProtocolError = from_wire(wire)
+                except MessageFormatError:
+                    message = AppProtocolError(_why_malformed(wire, f"call {call_id} message"))
+                append((call_id, message))
+                continue
+        skipped.append(
+            f"each call must be [id, message] with an integer id >= 1, got {shown(entry)}"
+        )
     if not calls:
         raise AppProtocolError(f"'call' request has no usable entry; the first: {skipped[0]}")
     return CallBatch(tuple(calls), tuple(skipped))
