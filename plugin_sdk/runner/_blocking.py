@@ -259,24 +259,27 @@ class _Server:
             for skipped in request.skipped:
                 log.error("host sent a call that cannot be answered: %s", skipped)
             handle = self.handle
-            answers = self.answers
-            for call_id, message in request.calls:
-                if type(message) is not Message:
-                    assert isinstance(message, AppProtocolError)
-                    log.error("host sent a malformed call: %s", message)
-                    answers.append(answer_entry(call_id, error(str(message))))
-                    continue
-                reply = handle(message)
-                if type(reply) is not Reply:
-                    reply = _handle_pending(message, reply)
-                answers.append(answer_entry(call_id, reply))
-                depth = self.answers_nesting
-                if depth is not None and reply.messages:
-                    for m in reply.messages:
-                        inner = message_nesting(m)
-                        if inner > depth:
-                            depth = inner
-                    self.answers_nesting = depth
+            append = self.answers.append
+            depth = self.answers_nesting
+            try:
+                for call_id, message in request.calls:
+                    if type(message) is not Message:
+                        assert isinstance(message, AppProtocolError)
+                        log.error("host sent a malformed call: %s", message)
+                        append(answer_entry(call_id, error(str(message))))
+                        continue
+                    reply = handle(message)
+                    if type(reply) is not Reply:
+                        reply = _handle_pending(message, reply)
+                    # The depth first: an answer is never queued without it counted.
+                    if depth is not None:
+                        for m in reply.messages:
+                            inner = message_nesting(m)
+                            if inner > depth:
+                                depth = inner
+                    append(answer_entry(call_id, reply))
+            finally:
+                self.answers_nesting = depth
         elif isinstance(request, Ping):
             self.pong(request.reply)
         elif isinstance(request, Cancel):
