@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import pytest
 import trio
 import trio.testing
-from fake_plugins import ModelHandle
+from fake_plugins import Delay, ModelHandle, ScriptedHandle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from routing_model import (
@@ -128,8 +128,29 @@ async def test_inputs_waiting_on_a_submitting_plugin_spawn_no_task_each() -> Non
             trio.lowlevel.remove_instrument(counter)
     assert [res.status for res in results] == [Status.DELIVERED] * 500
     assert [hop.plugin for hop in results[0].trace] == ["p1", "p2", "p3"]
-    # The stream's own plumbing and its worker pool, not one per input.
-    assert counter.spawned <= 64 + 4
+    # The stream's own task and one worker: straight inputs never make it wait, so
+    # the pool never grows (it used to start max_in_flight workers up front).
+    assert counter.spawned == 2
+
+
+async def test_the_worker_pool_grows_to_as_many_inputs_as_must_be_awaited_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # An awaited plugin (call() only) holds a worker per input; ten places, ten at once.
+    slow = ScriptedHandle("slow", default=Delay(1), concurrency=10)
+    counter = _TaskCounter()
+    async with router.open([slow], max_in_flight=10) as r:
+        trio.lowlevel.add_instrument(counter)
+        try:
+            start = trio.current_time()
+            results = [res async for res in r.route_stream(_items(_messages(30)))]
+            took = trio.current_time() - start
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+    assert [res.status for res in results] == [Status.DELIVERED] * 30
+    assert slow.max_active == 10
+    assert took == pytest.approx(3.0)
+    assert counter.spawned <= 1 + 10  # the stream's task and at most max_in_flight workers
 
 
 def _messages(count: int, **headers: object) -> list[Message]:

@@ -504,12 +504,16 @@ class Router:
 
     async def _serve_stream(self, stream: Stream, scope: trio.CancelScope) -> None:
         # A pool of workers rather than a task per input: each pulls an input, routes
-        # it inline and pulls again, so a stream costs no task spawn per message.
+        # it inline and pulls again, so a stream costs no task spawn per message. The
+        # pool grows only when a worker must await an input and none is idle to pull
+        # on (_spare_worker), up to max_in_flight: a stream of straight inputs needs
+        # one, and a short stream does not pay for 64.
         try:
             with scope:
                 async with trio.open_nursery() as nursery:
-                    for _ in range(self.max_in_flight):
-                        nursery.start_soon(self._stream_worker, stream)
+                    stream.nursery = nursery
+                    stream.workers = 1
+                    nursery.start_soon(self._stream_worker, stream)
                 while stream.detached:  # their outcomes are still coming
                     await stream.drained.park()
         finally:
@@ -527,6 +531,7 @@ class Router:
             if pulled is None:
                 return
             first, second = pulled
+            self._spare_worker(stream)  # this one is about to wait: another pulls on
             if isinstance(first, Job):
                 # A straight input that escalated to work that must be awaited: it is
                 # awaited here (no task spawned); the next puller was woken.
@@ -540,6 +545,18 @@ class Router:
                 outcome = exc
             if outcome is not None:  # None: detached, it settles itself later
                 stream.settle(first, outcome)
+
+    def _spare_worker(self, stream: Stream) -> None:
+        """Start another worker if none is idle to pull while this one waits."""
+        nursery = stream.nursery
+        if (
+            nursery is not None
+            and not stream.pull_lot
+            and not stream.exhausted
+            and stream.workers < self.max_in_flight
+        ):
+            stream.workers += 1
+            nursery.start_soon(self._stream_worker, stream)
 
     async def _pull(
         self, stream: Stream

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Protocol
 
+import trio
 from trio.lowlevel import ParkingLot
 
 from plugin_sdk import Message
@@ -56,10 +57,12 @@ class Stream:
         "exhausted",
         "handed",
         "items",
+        "nursery",
         "order",
         "pull_lot",
         "pulling",
         "served",
+        "workers",
     )
 
     def __init__(self, items: AsyncIterable[Message | Result]) -> None:
@@ -82,6 +85,10 @@ class Stream:
         """Inputs waiting on a callback (see ``Job.detached``): the stream is not
         served until they are settled."""
         self.drained = ParkingLot()
+        self.nursery: trio.Nursery | None = None
+        """Where the stream's workers run (set once it is served)."""
+        self.workers = 0
+        """Workers started so far (at most the router's ``max_in_flight``)."""
 
     def detach(self) -> None:
         self.detached += 1
