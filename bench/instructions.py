@@ -78,22 +78,15 @@ def _run(case: str, messages: int) -> None:
     import trio
 
     import router
-    from router.builtins.authz import Authz
-    from router.builtins.host_mount import HostMount
-    from router.builtins.set_field import SetField
     from router.exec import ExecHandle
 
     from .plain_chain import container_create
-    from .router_cases import echo_plugin_argv
+    from .router_cases import builtin3_plugins, echo_plugin_argv
     from .router_driver import echo_messages, route_pipelined
 
     async def main() -> None:
         if case == "builtin3":
-            plugins = [
-                HostMount("/var/lib/shared /shared"),
-                SetField("N Labels.n"),
-                Authz("allow container.*"),
-            ]
+            plugins = builtin3_plugins()
             async with router.open(plugins, max_in_flight=64) as r:
                 await route_pipelined(r, [container_create(i) for i in range(_WARM_UP)])
                 await route_pipelined(r, [container_create(i) for i in range(messages)])

@@ -19,14 +19,11 @@ from contextlib import asynccontextmanager
 
 import router
 from router import Router
-from router.builtins.authz import Authz
-from router.builtins.host_mount import HostMount
-from router.builtins.set_field import SetField
 from router.exec import ExecHandle
 
 from .plain_chain import container_create
 from .profiling import run_profiled
-from .router_cases import echo_plugin_argv
+from .router_cases import builtin3_plugins, echo_plugin_argv
 from .router_driver import echo_messages, route_one_at_a_time, route_pipelined
 
 __all__ = ["main"]
@@ -59,11 +56,7 @@ async def _case(name: str, count: int, size: int, measure: Callable[[], Awaitabl
             await handle.stop()
         return
     if name == "builtin3":
-        plugins = [
-            HostMount("/var/lib/shared /shared"),
-            SetField("N Labels.n"),
-            Authz("allow container.*"),
-        ]
+        plugins = builtin3_plugins()
         async with router.open(plugins, max_in_flight=64) as r:
             await _pipelined(r, 500, size, True)
             await measure()

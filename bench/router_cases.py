@@ -20,6 +20,7 @@ from pathlib import Path
 import trio
 
 import router
+from plugin_sdk import Plugin
 from router import Router
 from router.builtins.authz import Authz
 from router.builtins.host_mount import HostMount
@@ -135,13 +136,18 @@ def exec_figures(cfg: BenchConfig) -> list[Figure]:
     return trio.run(_exec_figures, cfg)
 
 
-async def _builtin_figures(cfg: BenchConfig) -> list[Figure]:
-    plain_messages = [container_create(i) for i in range(cfg.count(200_000, 40_000))]
-    plugins = [
+def builtin3_plugins() -> list[Plugin]:
+    """The three builtins of ``router.builtin3``, configured as :mod:`.plain_chain` edits."""
+    return [
         HostMount("/var/lib/shared /shared"),
         SetField("N Labels.n"),
         Authz("allow container.*"),
     ]
+
+
+async def _builtin_figures(cfg: BenchConfig) -> list[Figure]:
+    plain_messages = [container_create(i) for i in range(cfg.count(200_000, 40_000))]
+    plugins = builtin3_plugins()
 
     async def routed(r: Router, n: int) -> tuple[float, float]:
         rates = Rates.of(await route_pipelined(r, [container_create(i) for i in range(n)]))

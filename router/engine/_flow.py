@@ -84,15 +84,7 @@ class Flow(Straight):
         slot = self.slot
         assert slot is not None
         duration = router._now() - self.start
-        ticket = self.ticket
-        if ticket is None:
-            gate = slot.gate
-            gate._active -= 1
-            if gate._queue:
-                gate._admit()
-        else:
-            self.ticket = None
-            ticket.release()
+        self.leave_gate(slot)
         try:
             if error is None and not timed_out and self.step(reply, duration):
                 stats = slot.stats
@@ -117,6 +109,18 @@ class Flow(Straight):
             return
         if work is not None:
             router._continue_in_task(*work)
+
+    def leave_gate(self, slot: Slot) -> None:
+        """Give back the place at ``slot``'s gate that the outstanding call held."""
+        ticket = self.ticket
+        if ticket is None:
+            gate = slot.gate  # taken directly, without a ticket (see Router._flow_run)
+            gate._active -= 1
+            if gate._queue:
+                gate._admit()
+        else:
+            self.ticket = None
+            ticket.release()
 
     def admitted(self) -> None:
         """The outstanding call's turn at its plugin's gate has come."""

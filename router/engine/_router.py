@@ -440,7 +440,7 @@ class Router:
         routing = job.routing
         (call,) = routing.pending()
         if timed_out:
-            # No deadline header on a straight input: the plugin's own timeout ran out.
+            # A straight input has no deadline header: the plugin's own timeout ran out.
             error = f"timed out after {slot.info.timeout:g}s"
             slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
         else:
@@ -893,9 +893,7 @@ class Router:
         try:
             slot.submit(message, expires, attempt)  # the attempt is the callback too
         except Exception as exc:  # the handle's bug: a failed call, not a lost message
-            return attempt.complete(
-                job.routing, None, describe_exception(exc), False, self._now()
-            )
+            return attempt.complete(job.routing, None, describe_exception(exc), False, self._now())
         job.detached = True
         job.stream.detach()
         return None
@@ -1096,9 +1094,7 @@ class Router:
             stream.settle(flow, result)
         return None
 
-    def _flow_submit(
-        self, flow: Flow, slot: Slot
-    ) -> tuple[Job, Coroutine[Any, Any, None]] | None:
+    def _flow_submit(self, flow: Flow, slot: Slot) -> tuple[Job, Coroutine[Any, Any, None]] | None:
         """Submit the flow's current call (its place at the gate taken, detached);
         what ``_flow_run`` returns, should the handle's ``submit`` raise."""
         assert slot.submit is not None
@@ -1118,15 +1114,7 @@ class Router:
         and its place given back, and the call failed with that error (the plugin's
         ``on_error`` decides), as a raising ``call()`` would."""
         flow.stream.reattach()
-        ticket = flow.ticket
-        if ticket is None:
-            gate = slot.gate
-            gate._active -= 1
-            if gate._queue:
-                gate._admit()
-        else:
-            flow.ticket = None
-            ticket.release()
+        flow.leave_gate(slot)
         return self._escalated_answered(flow, slot, None, describe_exception(exc), False, 0.0)
 
     def _flow_admitted(self, flow: Flow) -> None:
@@ -1181,18 +1169,9 @@ class Router:
         """Escalate ``flow`` with its current call's outcome, which Straight could not
         take, and route it on (see :meth:`_carry`)."""
         job = self._escalate(flow)
-        routing = job.routing
-        (call,) = routing.pending()
-        if timed_out:
-            # No deadline header in a flow: the plugin's own timeout ran out.
-            error = f"timed out after {slot.info.timeout:g}s"
-            slot.stats.record(duration, dropped=False, failed=True, timed_out=True)
-        else:
-            record(slot, reply, error, duration)
-        following = routing.complete_next(
-            call.token, reply, duration=duration, error=error, timed_out=timed_out
-        )
-        work = self._carry(job, self._reserve(job.snapshot, following))
+        self._complete_escalated(job, slot, reply, error, timed_out, duration)
+        calls, job.first = job.first, []  # the calls _carry makes are its to release
+        work = self._carry(job, calls)
         return None if work is None else (job, work)
 
     def _escalated_awaiting(

@@ -362,7 +362,8 @@ class Routing:
         branch itself, moved on. Any other reply: None, nothing recorded or changed,
         and the general rules decide. Does what ``_hop`` and ``_continue`` do, in one
         frame: it runs once per plugin call. ``branch`` must have just been taken from
-        the outstanding calls.
+        the outstanding calls. :meth:`Straight.step` applies the same rule to an input
+        not yet escalated (tests/test_pipeline_straight.py holds the two together).
         """
         if type(reply) is not Reply or reply.verdict is not _CONTINUE:
             return None

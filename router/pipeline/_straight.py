@@ -70,7 +70,9 @@ class Straight:
         """Apply the current plugin's ``reply``, which took ``duration`` seconds.
 
         True: it was a pass or a same-type replace, recorded, and the input moved to
-        the next position. False: any other reply; nothing changed (escalate).
+        the next position. False: any other reply; nothing changed (escalate). The
+        same rule as ``Routing._simple_reply``, on this lighter state; the property in
+        tests/test_pipeline_straight.py holds the two to the same results.
         """
         if type(reply) is not Reply or reply.verdict is not _CONTINUE:
             return False
