@@ -12,7 +12,18 @@ import trio.testing
 from fake_plugins import HANG, Delay, ScriptedHandle, bodies
 
 import router
-from plugin_sdk import Message, OnError, PluginInfo, Reply, drop, emit, error, replace
+from plugin_sdk import (
+    Message,
+    OnError,
+    Plugin,
+    PluginInfo,
+    Reply,
+    drop,
+    emit,
+    error,
+    handles,
+    replace,
+)
 from router import PlanError, Result, Status
 
 
@@ -594,3 +605,20 @@ async def test_a_message_past_its_deadline_is_not_handed_to_the_next_plugin() ->
     async with router.open([skipper]) as r:
         fine = await r.route(Message("t", "x", headers={"deadline": "tomorrow"}))
     assert fine.status == Status.DELIVERED
+
+
+async def test_the_router_keeps_a_bounded_number_of_lanes_however_many_types_it_routes() -> None:
+    # Types come from the outside world; a daemon fed ever new ones must not grow.
+    class Everything(Plugin):
+        name = "everything"
+
+        @handles("*")
+        def seen(self, msg: Message) -> None:
+            return None
+
+    inputs = [Message(f"t{n}", n) for n in range(9000)]
+    async with router.open([Everything()]) as r:
+        results = [res async for res in r.route_stream(_items(inputs))]
+        assert len(r._current.lanes) <= 4096
+        assert len(r.plan._cache) <= 4096
+    assert {res.status for res in results} == {Status.DELIVERED}

@@ -367,3 +367,12 @@ def test_pipeline_order_is_a_stable_sort_by_descending_priority(priorities: list
     plan = Plan(info(f"p{i}", priority=p) for i, p in enumerate(priorities))
     ranks = [(-p.priority, int(p.name[1:])) for p in plan.plugins]
     assert ranks == sorted(ranks)
+
+
+def test_a_plan_keeps_a_bounded_number_of_pipelines_however_many_types_it_sees() -> None:
+    from router.pipeline._plan import CACHED_TYPES_MAX
+
+    plan = Plan([PluginInfo(name="all", accepts=("*",))])
+    for n in range(CACHED_TYPES_MAX * 2 + 1):
+        assert [i.name for i in plan.for_type(f"t{n}")] == ["all"]
+    assert len(plan._cache) <= CACHED_TYPES_MAX

@@ -12,10 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from itertools import pairwise
+from typing import Final
 
 from plugin_sdk import PluginInfo
 
-__all__ = ["Plan", "PlanError", "accepts_type"]
+__all__ = ["CACHED_TYPES_MAX", "Plan", "PlanError", "accepts_type"]
+
+
+CACHED_TYPES_MAX: Final = 4096
+"""Message types whose pipelines a plan keeps (it forgets them all past that)."""
 
 
 class PlanError(ValueError):
@@ -88,6 +93,10 @@ class Plan:
         pipeline = self._cache.get(message_type)
         if pipeline is None:
             pipeline = tuple(i for i in self._order if accepts_type(i, message_type))
+            if len(self._cache) >= CACHED_TYPES_MAX:
+                # Types come from the outside world: a daemon fed ever new ones must
+                # not keep a pipeline for each of them forever.
+                self._cache.clear()
             self._cache[message_type] = pipeline
         return pipeline
 
