@@ -278,7 +278,12 @@ class Session:
             frame: bytes | bytearray = self._conn.send_message(channel, payload, depth=depth)
         finally:
             self._binding = None
-        if now and not self._sending and not self._writer_done.is_set():
+        if (
+            now
+            and not self._sending
+            and type(self._send) is trio.lowlevel.FdStream  # else _write_now writes nothing
+            and not self._writer_done.is_set()
+        ):
             if self._outbuf:
                 # Frames queued ahead go first, in this same write: order is kept and
                 # the writer task, woken for them, finds nothing left to gather.
