@@ -92,14 +92,7 @@ class Flow(Straight):
                 stats.latencies.append(duration)
                 if self.position >= len(self.pipeline):
                     # The end, without _flow_run's set-up: the usual case, one plugin.
-                    # (_flow_settle and _leave, inline.)
-                    result = self.result()
-                    snapshot = self.snapshot
-                    snapshot.active -= 1
-                    if not snapshot.active and snapshot is not router._current:
-                        router._retire(snapshot)
-                    if not stream.closed:
-                        stream.settle(self, result)
+                    router._flow_settle(self, self.result())
                     return
                 work = router._flow_run(self)
             else:

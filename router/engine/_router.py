@@ -1026,17 +1026,16 @@ class Router:
         if stream.closed or self._nursery is None:
             self._leave(flow.snapshot)  # nobody will take this result: stop here
             return None
-        straight = flow
-        pipeline = straight.pipeline
+        pipeline = flow.pipeline
         slots = flow.slots
         clock = self._now
-        position = straight.position
+        position = flow.position
         # When the previous synchronous call ended: the next starts then (the
         # bookkeeping between two calls is counted in the second one's duration).
         ended: float | None = None
         while position < len(pipeline):
             slot = slots[position]
-            message = straight.message
+            message = flow.message
             headers = message.headers
             if headers and DEADLINE in headers:
                 return self._escalated(flow)  # deadlines are the general path's
@@ -1057,7 +1056,7 @@ class Router:
                     return self._escalated_awaiting(flow, slot, reply, start)
                 ended = clock()
                 duration = ended - start
-                if not straight.step(reply, duration):
+                if not flow.step(reply, duration):
                     return self._escalated_answered(flow, slot, reply, None, False, duration)
                 stats = slot.stats  # record's usual case, inline: once per hop
                 stats.handled += 1
@@ -1077,21 +1076,8 @@ class Router:
                 flow.ticket = ticket
             else:
                 gate._active += 1  # the free place, without a ticket
-            # _flow_submit, inline. No deadline header: the plugin's timeout only.
-            start = flow.start = clock()
-            try:
-                slot.submit(message, start + slot.info.timeout, flow)
-            except Exception as exc:
-                return self._flow_submit_failed(flow, slot, exc)
-            return None
-        # The end: _flow_settle and _leave, inline (once per input).
-        result = straight.result()
-        snapshot = flow.snapshot
-        snapshot.active -= 1
-        if not snapshot.active and snapshot is not self._current:
-            self._retire(snapshot)
-        if not stream.closed:
-            stream.settle(flow, result)
+            return self._flow_submit(flow, slot)
+        self._flow_settle(flow, flow.result())
         return None
 
     def _flow_submit(self, flow: Flow, slot: Slot) -> tuple[Job, Coroutine[Any, Any, None]] | None:
@@ -1123,9 +1109,7 @@ class Router:
         assert slot is not None
         if flow.stream.closed or self._nursery is None:
             flow.stream.reattach()
-            if flow.ticket is not None:
-                flow.ticket.release()
-                flow.ticket = None
+            flow.leave_gate(slot)
             self._leave(flow.snapshot)
             return
         try:
@@ -1137,7 +1121,11 @@ class Router:
             self._continue_in_task(*work)
 
     def _flow_settle(self, flow: Flow, outcome: Result | BaseException) -> None:
-        self._leave(flow.snapshot)
+        """A straight input's routing ended: let go of its snapshot, settle its place."""
+        snapshot = flow.snapshot
+        snapshot.active -= 1  # _leave, inline: once per input
+        if not snapshot.active and snapshot is not self._current:
+            self._retire(snapshot)
         stream = flow.stream
         if not stream.closed:
             stream.settle(flow, outcome)
