@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from plugin_sdk import Message
 
-__all__ = ["Hop", "HopVerdict", "Result", "Status"]
+__all__ = ["Hop", "HopVerdict", "Result", "Status", "describe_exception"]
 
 
 class Status(enum.StrEnum):
@@ -113,3 +113,10 @@ class Result(NamedTuple):
             "reason": self.reason,
             "trace": [h.to_wire() for h in self.trace],
         }
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"ExcType: text"``: how an exception a plugin call raised reads in a trace (the
+    engine's own, and the subprocess handle's for calls it could not make)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

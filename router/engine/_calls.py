@@ -18,6 +18,7 @@ import trio
 from plugin_sdk import Headers, Message, Reply, Verdict
 
 from ..pipeline import Call, Routing
+from ..result import describe_exception
 from ._gate import Ticket
 from ._snapshot import Slot, Submit
 
@@ -32,7 +33,6 @@ __all__ = [
     "await_submitted",
     "awaited",
     "deadline_passed",
-    "describe_exception",
     "expiry",
     "record",
 ]
@@ -50,12 +50,6 @@ def record(slot: Slot, reply: Reply | None, error: str | None, duration: float) 
     failed = error is not None or not isinstance(reply, Reply) or reply.verdict == _ERROR
     dropped = not failed and reply is not None and reply.verdict == _DROP
     slot.stats.record(duration, dropped=dropped, failed=failed, timed_out=False)
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``"ExcType: text"``: how a call's exception reads in a trace."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 DEADLINE_PASSED: Final = "the message's deadline passed"

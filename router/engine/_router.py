@@ -55,7 +55,7 @@ from ..pipeline import (
     Routing,
     Straight,
 )
-from ..result import Result
+from ..result import Result, describe_exception
 from ._calls import (
     DEADLINE,
     DEADLINE_PASSED,
@@ -63,7 +63,6 @@ from ._calls import (
     await_submitted,
     awaited,
     deadline_passed,
-    describe_exception,
     expiry,
     record,
 )

@@ -8,7 +8,6 @@ __all__ = [
     "PluginProtocolError",
     "PluginStartError",
     "PluginUnavailable",
-    "describe_error",
 ]
 
 
@@ -30,11 +29,3 @@ class PluginProtocolError(PluginCrashed):
 
 class PluginUnavailable(ExecError):
     """The plugin is down (restarting, quarantined or stopped): the call was not sent."""
-
-
-def describe_error(error: Exception) -> str:
-    """``"PluginCrashed: plugin 'echo' exited with status 3"``: an error as the engine
-    shows a raised one, so a call's error reads the same through ``call()`` and
-    ``submit()``."""
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

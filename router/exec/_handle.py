@@ -36,7 +36,8 @@ from plugin_sdk.spawn import SpawnError, spawn, split_command
 from plugin_sdk.wire import Role
 
 from ..events import EventBus, EventKind
-from ._errors import ExecError, PluginStartError, PluginUnavailable, describe_error
+from ..result import describe_exception
+from ._errors import ExecError, PluginStartError, PluginUnavailable
 from ._live import Live
 from ._output import forward_output
 from ._restart import CrashHistory, RestartPolicy
@@ -346,7 +347,7 @@ class ExecHandle:
                 # Also when the trio run ends under it: done runs exactly once.
                 error, timed_out = outcome
                 try:
-                    done(None, None if error is None else describe_error(error), timed_out)
+                    done(None, None if error is None else describe_exception(error), timed_out)
                 except Exception:
                     log.exception("completing a call to plugin %s failed", self.label)
 

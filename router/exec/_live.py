@@ -45,7 +45,8 @@ from plugin_sdk.app import (
 from plugin_sdk.session import ChannelResetError, Receiver, Sender, Session
 from plugin_sdk.spawn import PluginProcess
 
-from ._errors import ExecError, PluginCrashed, PluginProtocolError, describe_error
+from ..result import describe_exception
+from ._errors import ExecError, PluginCrashed, PluginProtocolError
 from ._table import CallTable, NeverMade, entry_weight
 from ._tap import TapStream
 
@@ -57,8 +58,9 @@ Done = Callable[[Reply | None, str | None, bool], None]
 """A call's completion: ``done(reply, error, timed_out)``, exactly one of them set.
 
 ``error`` is the text of the :class:`ExecError` the call failed with
-(:func:`describe_error`). A completion that wants the exception itself (the waiter of
-:meth:`Live.call`) also has a ``fail(error)`` method, called instead.
+(:func:`router.result.describe_exception`). A completion that wants the exception
+itself (the waiter of :meth:`Live.call`) also has a ``fail(error)`` method, called
+instead.
 """
 
 
@@ -115,7 +117,7 @@ def _fail(done: Done, error: ExecError) -> None:
     if fail is not None:
         fail(error)
     else:
-        done(None, describe_error(error), False)
+        done(None, describe_exception(error), False)
 
 
 class Live:
