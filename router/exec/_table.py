@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from plugin_sdk import Message
 from plugin_sdk.app import message_nesting
@@ -37,8 +37,6 @@ D = TypeVar("D")
 """What the caller stores per call (the exec layer stores its completion callback)."""
 
 _REBUILD_SLACK = 64
-_INF: Final = math.inf
-_heappush: Final = heapq.heappush
 """Stale heap entries tolerated beyond twice the live calls before a rebuild."""
 
 
@@ -68,7 +66,6 @@ class CallTable(Generic[D]):
         "_given_up",
         "_last_starved",
         "_next_id",
-        "_prune_in",
         "cancels",
         "concurrency",
         "outbox",
@@ -105,8 +102,6 @@ class CallTable(Generic[D]):
         self._given_up: dict[int, float] = {}
         self._last_starved = -math.inf  # when a call last gave up waiting in the backlog
         self._deadlines: list[tuple[float, int]] = []
-        self._prune_in = _REBUILD_SLACK
-        """Deadlines to push before the next :meth:`_prune`."""
 
     def add(self, message: Message, data: D, expires: float = math.inf) -> int:
         """Queue a call to ``message``; return its id. It expires at ``expires``."""
@@ -118,19 +113,16 @@ class CallTable(Generic[D]):
             self._backlog.append(entry)
         else:
             self.outbox.append(entry)
-            body = message.body  # entry_weight, inline: once per call
-            kind = type(body)
-            self.outbox_weight += len(body) + 64 if kind is bytes or kind is str else 256
+            self.outbox_weight += entry_weight(entry)
             depth = message_nesting(message)
             if depth > self.outbox_nesting:
                 self.outbox_nesting = depth
             self._committed += 1
             self._committed_max = call_id
-        if expires != _INF:
+        if expires != math.inf:
             heap = self._deadlines
-            _heappush(heap, (expires, call_id))
-            self._prune_in -= 1
-            if not self._prune_in:
+            heapq.heappush(heap, (expires, call_id))
+            if len(heap) > 2 * len(self.pending) + _REBUILD_SLACK:
                 self._prune()
         return call_id
 
@@ -278,17 +270,9 @@ class CallTable(Generic[D]):
         return heap[0][0] if heap else math.inf
 
     def _prune(self) -> None:
-        """Drop the heap's stale entries (calls no longer waited for).
-
-        Run after as many deadlines were pushed as there were live calls plus
-        :data:`_REBUILD_SLACK` at the last prune, so the heap stays within about twice
-        the live calls plus that slack, at an amortized constant cost per call (and no
-        length check per call).
-        """
         pending = self.pending
         self._deadlines = [entry for entry in self._deadlines if entry[1] in pending]
         heapq.heapify(self._deadlines)
-        self._prune_in = len(self._deadlines) + _REBUILD_SLACK
 
     def clear(self) -> list[D]:
         """Forget every call (the plugin is gone); return the data of those waited for."""
@@ -302,6 +286,5 @@ class CallTable(Generic[D]):
         self.to_cancel.clear()
         self._last_starved = -math.inf
         self._deadlines.clear()
-        self._prune_in = _REBUILD_SLACK
         self._committed = 0
         return found
