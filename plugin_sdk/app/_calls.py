@@ -154,7 +154,7 @@ def _parse_calls(raw: object) -> CallBatch:
     from_wire = Message.from_wire
     for entry in raw:
         # _is_call_id, inline: once per call.
-        if type(entry) is list and len(entry) == 2:
+        if isinstance(entry, list) and len(entry) == 2:
             call_id, wire = entry
             if type(call_id) is int and call_id >= 1:
                 try:

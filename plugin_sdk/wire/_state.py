@@ -74,7 +74,6 @@ class ChannelState:
 CONTAINER_TYPES: Final = frozenset({list, dict, tuple})
 """Types that nest on the wire (msgpack packs a tuple as an array); anything else in a
 payload nests 0 deep."""
-_CONTAINERS: Final = CONTAINER_TYPES
 
 
 def _items_of_each(level: list[Any]) -> list[Any]:
@@ -98,36 +97,19 @@ else:  # another Python: the plain loop
         return _items_of_each(list(level))
 
 
-def too_deep(obj: Any, budget: int) -> bool:
-    """True if container ``obj`` nests deeper than ``budget`` levels (obj itself is one).
-
-    Level by level rather than recursively: a batch of a hundred small messages is a
-    few hundred containers, and a Python call per container cost more than the walk.
-    Map keys are not walked as such (a key that is a list or a map cannot be a Python
-    dict key, and msgpack decodes none: an array key is refused as unhashable, so a
-    peer refuses a frame with one whatever its depth).
-    """
-    containers = _CONTAINERS
-    items_of = _items_of
-    level = [obj]
-    while True:
-        if budget <= 0:
-            return True
-        budget -= 1
-        level = [item for item in items_of(*level) if type(item) in containers]
-        if not level:
-            return False
-
-
 def nesting(obj: Any, limit: int = MAX_DEPTH_LIMIT) -> int:
     """How deep ``obj`` nests: 0 for a scalar, 1 + its deepest item for a container.
 
-    Walks at most ``limit`` levels: a deeper ``obj`` gives ``limit + 1``. Map keys are
-    not walked (see :func:`too_deep`).
+    Walks at most ``limit`` levels: a deeper ``obj`` gives ``limit + 1``. Level by level
+    rather than recursively: a batch of a hundred small messages is a few hundred
+    containers, and a Python call per container cost more than the walk. Map keys are
+    not walked as such (a key that is a list or a map cannot be a Python dict key, and
+    msgpack decodes none: an array key is refused as unhashable, so a peer refuses a
+    frame with one whatever its depth).
     """
-    if type(obj) not in _CONTAINERS:
+    containers = CONTAINER_TYPES
+    if type(obj) not in containers:
         return 0
-    containers = _CONTAINERS
     items_of = _items_of
     level = [obj]
     depth = 0
@@ -172,7 +154,7 @@ def may_nest_deeper(body: bytes | memoryview, max_depth: int) -> bool:
 
 def payload_too_deep(payload: Any, max_depth: int) -> bool:
     """True if ``payload`` nests containers more than ``max_depth`` levels deep."""
-    return type(payload) in _CONTAINERS and too_deep(payload, max_depth)
+    return nesting(payload, max_depth) > max_depth
 
 
 def check_limit(name: str, value: object, low: int, high: int) -> int:
