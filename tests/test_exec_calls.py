@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin_sdk import Message, Reply, Verdict
+from plugin_sdk.wire import nesting
 from router.exec import ExecHandle, PluginStartError, PluginUnavailable
 from router.exec._table import CallTable, NeverMade, entry_weight
 
@@ -151,8 +153,11 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
         if op == "add":
             key = f"c{step}"
             expires = data.draw(st.sampled_from([math.inf, now + 1, now + 5]))
-            body = data.draw(st.sampled_from([step, b"x" * step, "y" * step]))
-            call_id = table.add(Message("t", body), key, expires)
+            body = data.draw(st.sampled_from([step, b"x" * step, "y" * step, [[step]]]))
+            headers: dict[str, Any] = data.draw(
+                st.sampled_from([{}, {"trace": "t"}, {"lineage": [["t", "p"]]}])
+            )
+            call_id = table.add(Message("t", body, headers=headers), key, expires)
             waited[call_id] = key
             deadlines[key] = expires
         elif op == "flush":
@@ -203,6 +208,8 @@ def test_the_call_table_completes_every_call_once_within_the_plugins_concurrency
             cancelled += cancellable
         assert len(at_plugin) + len(table.outbox) <= concurrency
         assert table.outbox_weight == sum(entry_weight(entry) for entry in table.outbox)
+        # What a batch of the outbox is said to nest, without a walk.
+        assert table.outbox_nesting == max((nesting(entry[1]) for entry in table.outbox), default=0)
         assert table.unanswered == len(at_plugin) + len(table.outbox)
         # Wedged: every place held by a call given up on, and a call starved in the
         # backlog at least the grace period (1.0) after the newest of them was given up.

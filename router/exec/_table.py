@@ -113,10 +113,18 @@ class CallTable(Generic[D]):
             self._backlog.append(entry)
         else:
             self.outbox.append(entry)
-            self.outbox_weight += entry_weight(entry)
-            depth = message_nesting(message)
-            if depth > self.outbox_nesting:
-                self.outbox_nesting = depth
+            # entry_weight and message_nesting, inline for the usual message (a bytes
+            # or text body, no headers): once per call.
+            body = message.body
+            if (type(body) is bytes or type(body) is str) and not message.headers:
+                self.outbox_weight += len(body) + 64
+                if self.outbox_nesting < 2:
+                    self.outbox_nesting = 2  # its map, and its empty headers map
+            else:
+                self.outbox_weight += entry_weight(entry)
+                depth = message_nesting(message)
+                if depth > self.outbox_nesting:
+                    self.outbox_nesting = depth
             self._committed += 1
             self._committed_max = call_id
         if expires != math.inf:
