@@ -77,19 +77,23 @@ payload nests 0 deep."""
 
 
 def _items_of_each(level: list[Any]) -> list[Any]:
-    """The items of every container of ``level`` (a map's values), in one list."""
+    """The items of every container of ``level`` (a map's keys and values), in one list."""
     items: list[Any] = []
     extend = items.extend
     for container in level:
-        extend(container.values() if type(container) is dict else container)
+        if type(container) is dict:
+            extend(container.keys())
+            extend(container.values())
+        else:
+            extend(container)
     return items
 
 
 if sys.implementation.name == "cpython":
     # CPython's list, tuple and dict visit every item (a dict: every value, and its
-    # keys unless they are all strings) for the garbage collector, so get_referents
-    # lists a whole level's items in C, without a Python loop per container. Nothing
-    # else is ever asked: only those three types are walked.
+    # keys unless they are all strings, which never nest) for the garbage collector,
+    # so get_referents lists a whole level's items in C, without a Python loop per
+    # container. Nothing else is ever asked: only those three types are walked.
     _items_of = gc.get_referents
 else:  # another Python: the plain loop
 
@@ -102,10 +106,10 @@ def nesting(obj: Any, limit: int = MAX_DEPTH_LIMIT) -> int:
 
     Walks at most ``limit`` levels: a deeper ``obj`` gives ``limit + 1``. Level by level
     rather than recursively: a batch of a hundred small messages is a few hundred
-    containers, and a Python call per container cost more than the walk. Map keys are
-    not walked as such (a key that is a list or a map cannot be a Python dict key, and
-    msgpack decodes none: an array key is refused as unhashable, so a peer refuses a
-    frame with one whatever its depth).
+    containers, and a Python call per container cost more than the walk. A map's keys
+    count as its items do (docs/PROTOCOL.md): a tuple key nests as the array msgpack
+    packs it as. (No received key nests: msgpack refuses an array or map key as
+    unhashable, so such a frame is refused as malformed whatever its depth.)
     """
     containers = CONTAINER_TYPES
     if type(obj) not in containers:
