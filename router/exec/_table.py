@@ -179,13 +179,10 @@ class CallTable(Generic[D]):
             raise NeverMade(call_id)
         data = self.pending.pop(call_id, None)
         if data is not None or self._given_up.pop(call_id, None) is not None:
-            self._answered()
+            self._committed -= 1  # _answered, inline: once per answer
+            if self._backlog:
+                self._refill()
         return data
-
-    def _answered(self) -> None:
-        self._committed -= 1
-        if self._backlog:
-            self._refill()
 
     def _refill(self) -> None:
         backlog = self._backlog
