@@ -33,6 +33,9 @@ async def test_exec_plugin_added_served_restarted_and_removed(tmp_path: Path) ->
             assert (row["name"], row["kind"], row["state"]) == ("host-mount", "exec", "ready")
             assert isinstance(row["pid"], int) and row["restarts"] == 0
             assert row["command"] == HOST_MOUNT and row["last_error"] == ""
+            # What it said of itself in its handshake (the blocking runner takes no cancels).
+            assert (row["concurrency"], row["timeout"], row["on_error"]) == (1, 10.0, "fail")
+            assert row["features"] == [] and row["version"] == "1.0"
             first_pid = row["pid"]
 
             body = {"Image": "alpine"}

@@ -48,6 +48,7 @@ async def test_plugins_lists_the_pipeline_in_order_with_kind_state_and_counters(
     assert first["state"] == "ready"
     assert first["pid"] is None
     assert first["command"] is None and first["last_error"] == ""
+    assert first["features"] == [] and first["max_attempts"] == 3
     assert first["handled"] == 1
     assert first["p50"] is not None and first["p50"] >= 0
 

@@ -360,6 +360,7 @@ async def test_a_call_given_up_on_is_cancelled_at_a_plugin_naming_the_feature(
     # The peer answers a cancelled held call at once: its one place frees, so the call
     # behind it is served (and no wedge, no restart), and it saw exactly one cancel.
     async with running(peer("concurrency=1", "cancel=1")) as handle:
+        assert handle.features == ("cancel",)  # as it named them (routerctl shows them)
         pid = handle.pid
         outcomes = Outcomes()
         outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
@@ -377,6 +378,7 @@ async def test_a_plugin_not_naming_the_feature_is_sent_no_cancel(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with running(peer("concurrency=2")) as handle:
+        assert handle.features == ()
         outcomes = Outcomes()
         outcomes.submit(handle, msg("hold", "held"), trio.current_time() + 1.0)
         await outcomes.wait("held")

@@ -152,6 +152,7 @@ class ExecHandle:
         self._pid: int | None = None
         self._restarts = 0
         self._last_error = ""
+        self._features: tuple[str, ...] = ()
         self._start_error: str | None = None
         self._stop_requested = False
         self._restart_requested = False
@@ -206,6 +207,12 @@ class ExecHandle:
     def last_error(self) -> str:
         """Why the plugin last crashed or failed to start ("" if it never did)."""
         return self._last_error
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The optional requests the plugin named in its latest ``ready`` (such as
+        ``cancel``), known to this router or not; empty before its first handshake."""
+        return self._features
 
     def status(self) -> dict[str, Any]:
         """State for the admin interface (msgpack/JSON friendly)."""
@@ -652,6 +659,7 @@ class ExecHandle:
             )
         live.info = info
         live.cancels = FEATURE_CANCEL in handshake.features
+        self._features = handshake.features
         live.control = control
         return None
 
