@@ -106,6 +106,22 @@ async def test_calls_made_in_one_round_to_a_busy_plugin_go_out_as_one_call_reque
         await outcomes.wait("held", "release")
 
 
+async def test_a_long_round_of_calls_goes_out_sixteen_at_a_time_as_they_are_made() -> None:
+    # So the plugin starts on the first calls while the router is making the rest,
+    # rather than the two taking turns a whole round each.
+    async with running(peer("concurrency=64")) as handle:
+        outcomes = Outcomes()
+        outcomes.submit(handle, msg("hold", "held"))
+        keys = [f"m{i}" for i in range(40)]
+        for key in keys:
+            outcomes.submit(handle, msg("echo", key))
+        await outcomes.wait(*keys)
+        batches = [(outcomes.body(k)["batch"], outcomes.body(k)["size"]) for k in keys]
+        assert batches == [(2, 16)] * 16 + [(3, 16)] * 16 + [(4, 8)] * 8
+        outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
+        await outcomes.wait("held", "release")
+
+
 async def test_a_call_to_an_idle_plugin_goes_out_at_once_and_the_rest_of_its_round_together() -> (
     None
 ):
