@@ -92,32 +92,26 @@ async def test_submit_completes_a_call_later_never_inside_submit() -> None:
         assert len(outcomes.got["a"]) == 1
 
 
-async def test_calls_made_in_one_round_to_a_busy_plugin_go_out_as_one_call_request() -> None:
-    async with running(peer()) as handle:
-        outcomes = Outcomes()
-        outcomes.submit(handle, msg("hold", "held"))
-        keys = [f"m{i}" for i in range(10)]
-        for key in keys:
-            outcomes.submit(handle, msg("echo", key))
-        await outcomes.wait(*keys)
-        batches = {(outcomes.body(k)["batch"], outcomes.body(k)["size"]) for k in keys}
-        assert batches == {(2, 10)}
-        outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
-        await outcomes.wait("held", "release")
-
-
-async def test_a_long_round_of_calls_goes_out_sixteen_at_a_time_as_they_are_made() -> None:
-    # So the plugin starts on the first calls while the router is making the rest,
-    # rather than the two taking turns a whole round each.
+@pytest.mark.parametrize(
+    ("count", "batches"),
+    [
+        (10, [(2, 10)] * 10),
+        # Sixteen at a time as they are made: the plugin starts on the first calls while
+        # the router is making the rest, rather than the two taking turns a round each.
+        (40, [(2, 16)] * 16 + [(3, 16)] * 16 + [(4, 8)] * 8),
+    ],
+)
+async def test_calls_made_in_one_round_to_a_busy_plugin_go_out_together_sixteen_at_most(
+    count: int, batches: list[tuple[int, int]]
+) -> None:
     async with running(peer("concurrency=64")) as handle:
         outcomes = Outcomes()
         outcomes.submit(handle, msg("hold", "held"))
-        keys = [f"m{i}" for i in range(40)]
+        keys = [f"m{i}" for i in range(count)]
         for key in keys:
             outcomes.submit(handle, msg("echo", key))
         await outcomes.wait(*keys)
-        batches = [(outcomes.body(k)["batch"], outcomes.body(k)["size"]) for k in keys]
-        assert batches == [(2, 16)] * 16 + [(3, 16)] * 16 + [(4, 8)] * 8
+        assert [(outcomes.body(k)["batch"], outcomes.body(k)["size"]) for k in keys] == batches
         outcomes.submit(handle, msg("release", "release", {"order": [0], "groups": [1]}))
         await outcomes.wait("held", "release")
 
