@@ -179,7 +179,7 @@ class CallTable(Generic[D]):
             raise NeverMade(call_id)
         data = self.pending.pop(call_id, None)
         if data is not None or self._given_up.pop(call_id, None) is not None:
-            self._committed -= 1  # _answered, inline: once per answer
+            self._committed -= 1  # its place is free (inline: once per answer)
             if self._backlog:
                 self._refill()
         return data
