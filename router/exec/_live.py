@@ -169,8 +169,8 @@ class Live:
         self._protocol_death = False
         self._flush_lot = ParkingLot()
         self._flush_armed = False
-        """The flusher has been woken or is sending: new calls queue for it (but the
-        first :data:`_EAGER_CALLS` of them go at once unless it is sending)."""
+        """The flusher has been woken or is sending: new calls queue for it (though once
+        :data:`_EAGER_CALLS` are queued they go at once, unless it is sending)."""
         self._flushing = False
         """The flusher is sending (it took the outbox): nothing may overtake it."""
         self._timer = trio.CancelScope()
