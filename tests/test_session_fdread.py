@@ -167,6 +167,21 @@ async def test_wait_first_still_returns_data_already_there_and_eof() -> None:
         await receive_some(stream, 100, wait_first=True)
 
 
+@pytest.mark.parametrize("wait_first", [False, True])
+async def test_a_cancelled_reader_reads_nothing_even_with_data_there(wait_first: bool) -> None:
+    # With wait_first the wait itself is the cancel point (no checkpoint before it).
+    r, w = os.pipe()
+    stream = trio.lowlevel.FdStream(r)
+    os.write(w, b"kept")
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await receive_some(stream, 100, wait_first=wait_first)
+    assert scope.cancelled_caught
+    assert await receive_some(stream, 100) == b"kept"
+    os.close(w)
+    await stream.aclose()
+
+
 def _pipe_transports() -> tuple[Transport, Transport]:
     a_to_b_r, a_to_b_w = os.pipe()
     b_to_a_r, b_to_a_w = os.pipe()

@@ -33,9 +33,10 @@ async def receive_some(
     if type(stream) is not trio.lowlevel.FdStream:
         return await stream.receive_some(max_bytes)
     fd = stream.fileno()
-    await checkpoint_if_cancelled()
     if wait_first and fd >= 0:  # a closed stream (fd -1) raises its error below
+        # No checkpoint first: the wait is one (a cancelled task raises as it parks).
         return await _wait_then_read(stream, fd, max_bytes)
+    await checkpoint_if_cancelled()
     try:
         data = os.read(fd, max_bytes)
     except BlockingIOError:
