@@ -70,8 +70,9 @@ class InProcessHandle:
                 f"{type(plugin).__name__}.info() returned {type(info).__name__}, not a PluginInfo"
             )
         self._info = info
-        now = getattr(plugin, "handle_now", None)
-        self._now: Callable[[Message], Reply | Awaitable[Reply]]
+        # answer_now: plugin_sdk's Plugin; handle_now: a plugin with only that.
+        now = getattr(plugin, "answer_now", None) or getattr(plugin, "handle_now", None)
+        self._now: Callable[[Message], Message | Reply | Awaitable[Reply]]
         if type(self).call is not InProcessHandle.call:
             self._now = self.call  # a subclass that wraps call() must see every call
         elif callable(now) and not _overrides_handle(plugin):
@@ -93,13 +94,15 @@ class InProcessHandle:
         return await self.plugin.handle(message)
 
     @property
-    def call_now(self) -> Callable[[Message], Reply | Awaitable[Reply]]:
+    def call_now(self) -> Callable[[Message], Message | Reply | Awaitable[Reply]]:
         """A function giving a message's reply at once, or an awaitable for it.
 
-        The plugin's own ``handle_now`` (plugin_sdk plugins have it: the reply
-        without awaiting when the handler is a plain ``def``), handed out as is so
-        a call costs no extra frame; for a plugin without one, ``handle``, whose
-        coroutine is awaited as :meth:`call` would.
+        A reply given at once is a :class:`Reply`, or a lone :class:`Message` that
+        stands for ``replace(message)``. The plugin's own ``answer_now`` (plugin_sdk
+        plugins have it: the reply without awaiting when the handler is a plain
+        ``def``, and a returned message as it is) or else ``handle_now``, handed out
+        as is so a call costs no extra frame; for a plugin with neither, ``handle``,
+        whose coroutine is awaited as :meth:`call` would.
         """
         return self._now
 

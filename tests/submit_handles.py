@@ -7,7 +7,8 @@ any order), and gives calls up at their ``expires`` time. ``held`` keeps answers
 until :meth:`SubmitHandle.release` (to have inputs waiting on it). The abandon function
 ``submit`` returns only records the call's message id (a handle may ignore it).
 :class:`SyncHandle` answers inline through ``call_now``, like an in-process plugin
-with a plain function handler.
+with a plain function handler; :class:`BareSyncHandle` likewise, but hands a lone
+continue message over bare (without its reason), as ``Plugin.answer_now`` does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 import trio
 from routing_model import ScriptedPlugin, answer
 
-from plugin_sdk import Message, PluginInfo, Reply
+from plugin_sdk import Message, PluginInfo, Reply, Verdict
 
 Done = Callable[[Reply | None, str | None, bool], None]
 
@@ -142,4 +143,19 @@ class SyncHandle(_Scripted):
 
     async def call(self, message: Message) -> Reply:
         """The awaited form."""
-        return self.call_now(message)
+        out = self.answer(message)
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+
+class BareSyncHandle(SyncHandle):
+    """A :class:`SyncHandle` whose ``call_now`` gives a lone continue message bare, for
+    ``replace(message)`` (the reason, the scripts' only other field, is left out)."""
+
+    def call_now(self, message: Message) -> Message | Reply:  # type: ignore[override]
+        """Answer inline; a lone continue message as the message alone."""
+        out = super().call_now(message)
+        if out.verdict is Verdict.CONTINUE and len(out.messages) == 1:
+            return out.messages[0]
+        return out

@@ -20,7 +20,7 @@ from routing_model import (
     observed,
     scripted_plugins,
 )
-from submit_handles import Done, SubmitHandle, SyncHandle
+from submit_handles import BareSyncHandle, Done, SubmitHandle, SyncHandle
 
 import router
 from plugin_sdk import Headers, Message, OnError, PluginInfo, Reply
@@ -33,12 +33,14 @@ def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
 
 
-KINDS = ("submit", "submit-reversed", "awaited", "sync")
+KINDS = ("submit", "submit-reversed", "awaited", "sync", "bare")
 
 
 def _handle(plugin: ScriptedPlugin, kind: str) -> PluginHandle:
     if kind == "sync":
         return SyncHandle(plugin)
+    if kind == "bare":
+        return BareSyncHandle(plugin)
     if kind == "awaited":
         return ModelHandle(plugin)
     return SubmitHandle(plugin, reverse=kind == "submit-reversed")

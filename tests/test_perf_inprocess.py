@@ -20,7 +20,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import router
-from plugin_sdk import Headers, Message, OnError, Plugin, Reply, drop, error, handles, replace
+from plugin_sdk import (
+    Headers,
+    Message,
+    OnError,
+    Plugin,
+    Reply,
+    Verdict,
+    drop,
+    error,
+    handles,
+    replace,
+)
 from router import InProcessHandle, Status
 from router.builtins._fields import FieldPathError, set_field
 from router.builtins.authz import Authz, Rule, parse_rules
@@ -81,8 +92,8 @@ class Returns(Plugin):
         return self.awaited(msg)
 
 
-def _resolve(outcome: Reply | Awaitable[Reply]) -> Awaitable[Reply] | None:
-    return None if isinstance(outcome, Reply) else outcome
+def _resolve(outcome: Message | Reply | Awaitable[Reply]) -> Awaitable[Reply] | None:
+    return None if isinstance(outcome, Message | Reply) else outcome
 
 
 @settings(max_examples=60)
@@ -97,6 +108,14 @@ def test_handle_now_answers_what_handle_answers(value: object, mtype: str) -> No
         pending = _resolve(outcome)
         got = outcome if pending is None else await pending
         assert isinstance(got, Reply)
+        # answer_now: the same, but a lone Message returned comes back bare.
+        answer = plugin.answer_now(message)
+        if type(answer) is Message:
+            assert value is answer  # the handler's own message, not a copy
+            assert expected == Reply(Verdict.CONTINUE, (answer,))
+        else:
+            pending_answer = _resolve(answer)
+            assert (answer if pending_answer is None else await pending_answer) == expected
         return expected, got, pending is None
 
     expected, got, synchronous = trio.run(both)

@@ -46,7 +46,7 @@ from ..app import (
 )
 from ..message import Message
 from ..plugin import Plugin
-from ..reply import Reply, error
+from ..reply import Reply, Verdict, error
 from ..wire import (
     ChannelClosed,
     ChannelOpened,
@@ -71,6 +71,7 @@ __all__ = ["serve_blocking", "serves_without_trio"]
 log = logging.getLogger("chanrouter.runner")
 
 _READ_SIZE: Final = 1 << 16
+_CONTINUE: Final = Verdict.CONTINUE
 
 
 def serves_without_trio(plugin_class: object) -> bool:
@@ -178,18 +179,19 @@ def _handle(plugin: ServablePlugin, message: Message) -> Reply:
     return _handle_pending(message, pending)
 
 
-def _handler(plugin: ServablePlugin) -> Callable[[Message], Reply | Awaitable[Reply]]:
-    """How to answer one message: :meth:`Plugin.handle_now` when there is one.
+def _handler(plugin: ServablePlugin) -> Callable[[Message], Message | Reply | Awaitable[Reply]]:
+    """How to answer one message: :meth:`Plugin.answer_now` when there is one.
 
     For a :class:`~plugin_sdk.Plugin` that keeps the SDK's ``handle`` (as any plugin
-    :func:`serves_without_trio` does), ``handle_now`` answers exactly as ``handle``
-    would, without making a coroutine to step: a good part of the cost per call. What
-    is not a Reply (``handle_now``'s awaitable) goes through :func:`_handle_pending`.
+    :func:`serves_without_trio` does), ``answer_now`` answers exactly as ``handle``
+    would (a lone message as it is, for ``replace(message)``), without making a
+    coroutine to step: a good part of the cost per call. An awaitable (for an async
+    handler) goes through :func:`_handle_pending`.
     """
     if not isinstance(plugin, Plugin) or type(plugin).handle is not Plugin.handle:
-        # Not ours, or it replaces handle(): handle_now would bypass its own.
+        # Not ours, or it replaces handle(): answer_now would bypass its own.
         return lambda message: _handle(plugin, message)
-    return plugin.handle_now
+    return plugin.answer_now
 
 
 def _handle_pending(message: Message, pending: Any) -> Reply:
@@ -268,9 +270,13 @@ class _Server:
                         log.error("host sent a malformed call: %s", message)
                         append(answer_entry(call_id, error(str(message))))
                         continue
-                    reply = handle(message)
-                    if type(reply) is not Reply:
-                        reply = _handle_pending(message, reply)
+                    answer = handle(message)
+                    if type(answer) is Reply:
+                        reply = answer
+                    elif type(answer) is Message:
+                        reply = Reply(_CONTINUE, (answer,))  # answer_now's replace(answer)
+                    else:
+                        reply = _handle_pending(message, answer)
                     # The depth first: an answer is never queued without it counted.
                     if depth is not None:
                         for m in reply.messages:

@@ -70,7 +70,7 @@ from ._flow import Flow
 from ._gate import Ticket
 from ._inflight import InFlight
 from ._job import Job
-from ._snapshot import Slot, Snapshot
+from ._snapshot import Slot, Snapshot, as_reply
 from ._stats import PluginStats
 from ._stream import Pending, Place, Stream, wake_puller
 
@@ -361,7 +361,7 @@ class Router:
                             job, slot, None, describe_exception(exc), False, ended - start
                         )
                         break
-                    if not isinstance(outcome, Reply):
+                    if type(outcome) is not Message and not isinstance(outcome, (Reply, Message)):
                         # An async handler after all: it takes its place (still free).
                         job = self._escalate_straight(snapshot, straight)
                         (call,) = job.routing.pending()
@@ -376,7 +376,9 @@ class Router:
                     duration = ended - start
                     if not straight.step(outcome, duration):
                         job = self._escalate_straight(snapshot, straight)
-                        self._complete_escalated(job, slot, outcome, None, False, duration)
+                        self._complete_escalated(
+                            job, slot, as_reply(outcome), None, False, duration
+                        )
                         break
                     stats = slot.stats
                     stats.handled += 1
@@ -840,9 +842,9 @@ class Router:
             except Exception as exc:
                 error = describe_exception(exc)
             else:
-                if not isinstance(outcome, Reply):
+                if type(outcome) is not Message and not isinstance(outcome, (Reply, Message)):
                     return outcome
-                reply = outcome
+                reply = as_reply(outcome)
         if ticket is not None:
             ticket.release()
         ended = clock()
@@ -1051,12 +1053,14 @@ class Router:
                     return self._escalated_answered(
                         flow, slot, None, describe_exception(exc), False, ended - start
                     )
-                if type(reply) is not Reply and not isinstance(reply, Reply):
+                if type(reply) is not Message and not isinstance(reply, (Reply, Message)):
                     return self._escalated_awaiting(flow, slot, reply, start)
                 ended = clock()
                 duration = ended - start
                 if not flow.step(reply, duration):
-                    return self._escalated_answered(flow, slot, reply, None, False, duration)
+                    return self._escalated_answered(
+                        flow, slot, as_reply(reply), None, False, duration
+                    )
                 stats = slot.stats  # record's usual case, inline: once per hop
                 stats.handled += 1
                 stats.latencies.append(duration)

@@ -16,14 +16,14 @@ from typing import Final
 
 import trio
 
-from plugin_sdk import Message, PluginInfo, Reply
+from plugin_sdk import Message, PluginInfo, Reply, replace
 
 from ..handle import PluginHandle
 from ..pipeline import Plan
 from ._gate import FifoGate
 from ._stats import PluginStats
 
-__all__ = ["Done", "Lane", "Slot", "Snapshot", "Submit"]
+__all__ = ["Done", "Lane", "Slot", "Snapshot", "Submit", "as_reply"]
 
 Done = Callable[[Reply | None, str | None, bool], None]
 """``done(reply, error, timed_out)``: how a submitted call reports its outcome."""
@@ -39,6 +39,12 @@ and return (it may run outside any task), and ``done`` may then never run.
 """
 
 
+def as_reply(answer: Message | Reply) -> Reply:
+    """A synchronous ``call_now`` answer as a :class:`Reply`: a lone message stands for
+    ``replace(message)`` (``Plugin.answer_now`` answers so, one object fewer per call)."""
+    return replace(answer) if isinstance(answer, Message) else answer
+
+
 @dataclass(eq=False, slots=True)
 class Slot:
     """One registered handle with its limiter and counters."""
@@ -46,9 +52,10 @@ class Slot:
     handle: PluginHandle
     info: PluginInfo
     gate: FifoGate
-    now: Callable[[Message], Reply | Awaitable[Reply]] | None
+    now: Callable[[Message], Message | Reply | Awaitable[Reply]] | None
     """The handle's ``call_now`` (in-process plugins): a reply without awaiting when
-    the plugin's handler is synchronous."""
+    the plugin's handler is synchronous; a lone :class:`Message` stands for
+    ``replace(message)`` (see :func:`as_reply`)."""
     submit: Submit | None
     """The handle's ``submit`` (subprocess plugins): start a call and be called back
     with its outcome, so a stream input waits for a plugin without a task of its own."""

@@ -69,32 +69,41 @@ class Straight:
     def step(self, reply: object, duration: float) -> bool:
         """Apply the current plugin's ``reply``, which took ``duration`` seconds.
 
-        True: it was a pass or a same-type replace, recorded, and the input moved to
-        the next position. False: any other reply; nothing changed (escalate). The
-        same rule as ``Routing._simple_reply``, on this lighter state; the property in
-        tests/test_pipeline_straight.py holds the two to the same results.
+        ``reply`` is a :class:`Reply`, or one :class:`Message` standing for
+        ``replace(message)`` (how in-process plugins answer most often:
+        ``Plugin.answer_now``). True: it was a pass or a same-type replace, recorded,
+        and the input moved to the next position. False: any other reply; nothing
+        changed (escalate). The same rule as ``Routing._simple_reply``, on this lighter
+        state; the property in tests/test_pipeline_straight.py holds the two to the
+        same results.
         """
-        if type(reply) is not Reply or reply.verdict is not _CONTINUE:
-            return False
-        messages = reply.messages
         old = self.message
-        if not messages:
-            new = old
-            verdict = _PASS
-        elif len(messages) != 1:
+        if type(reply) is Message:
+            new: Message = reply
+            reason = ""
+            verdict = _REPLACE
+        elif type(reply) is not Reply or reply.verdict is not _CONTINUE:
             return False
         else:
-            new = messages[0]
-            if type(new) is not Message or new.type != old.type or self.count >= self.max_messages:
+            messages = reply.messages
+            reason = reply.reason
+            if not messages:
+                new = old
+                verdict = _PASS
+            elif len(messages) != 1:
+                return False
+            else:
+                new = messages[0]
+                if type(new) is not Message:
+                    return False
+                verdict = _REPLACE
+        if verdict is _REPLACE:
+            if new.type != old.type or self.count >= self.max_messages:
                 return False
             self.count += 1
-            verdict = _REPLACE
         position = self.position
         self.hops.append(
-            _new(
-                Hop,
-                (self.pipeline[position].name, old.id, old.type, verdict, duration, reply.reason),
-            )
+            _new(Hop, (self.pipeline[position].name, old.id, old.type, verdict, duration, reason))
         )
         self.message = new
         self.position = position + 1
