@@ -78,15 +78,10 @@ class Straight:
         same results.
         """
         old = self.message
-        if type(reply) is Message:
-            new: Message = reply
-            reason = ""
-            verdict = _REPLACE
-        elif type(reply) is not Reply or reply.verdict is not _CONTINUE:
-            return False
-        else:
+        if type(reply) is Reply:
+            if reply.verdict is not _CONTINUE:
+                return False
             messages = reply.messages
-            reason = reply.reason
             if not messages:
                 new = old
                 verdict = _PASS
@@ -94,13 +89,24 @@ class Straight:
                 return False
             else:
                 new = messages[0]
-                if type(new) is not Message:
+                if (
+                    type(new) is not Message
+                    or new.type != old.type
+                    or self.count >= self.max_messages
+                ):
                     return False
+                self.count += 1
                 verdict = _REPLACE
-        if verdict is _REPLACE:
+            reason = reply.reason
+        elif type(reply) is Message:  # replace(reply): the same rule as above
+            new = reply
             if new.type != old.type or self.count >= self.max_messages:
                 return False
             self.count += 1
+            verdict = _REPLACE
+            reason = ""
+        else:
+            return False
         position = self.position
         self.hops.append(
             _new(Hop, (self.pipeline[position].name, old.id, old.type, verdict, duration, reason))
