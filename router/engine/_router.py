@@ -361,7 +361,7 @@ class Router:
                             job, slot, None, describe_exception(exc), False, ended - start
                         )
                         break
-                    if type(outcome) is not Message and not isinstance(outcome, (Reply, Message)):
+                    if not isinstance(outcome, (Reply, Message)):
                         # An async handler after all: it takes its place (still free).
                         job = self._escalate_straight(snapshot, straight)
                         (call,) = job.routing.pending()
@@ -842,7 +842,7 @@ class Router:
             except Exception as exc:
                 error = describe_exception(exc)
             else:
-                if type(outcome) is not Message and not isinstance(outcome, (Reply, Message)):
+                if not isinstance(outcome, (Reply, Message)):
                     return outcome
                 reply = as_reply(outcome)
         if ticket is not None:
@@ -1053,6 +1053,7 @@ class Router:
                     return self._escalated_answered(
                         flow, slot, None, describe_exception(exc), False, ended - start
                     )
+                # The exact type first: the usual answer (a replacement) skips isinstance.
                 if type(reply) is not Message and not isinstance(reply, (Reply, Message)):
                     return self._escalated_awaiting(flow, slot, reply, start)
                 ended = clock()
