@@ -195,7 +195,7 @@ def _handler(plugin: ServablePlugin) -> Callable[[Message], Message | Reply | Aw
 
 
 def _handle_pending(message: Message, pending: Any) -> Reply:
-    # handle() or handle_now gave an awaitable (a coroutine of the Plugin class): step it.
+    # handle() or answer_now gave an awaitable (a coroutine of the Plugin class): step it.
     try:
         reply = _step(pending)
     except Exception as exc:
